@@ -8,7 +8,8 @@ import sys
 
 import click
 
-from bigmodel.core import PluginError, RegistryError, __version__
+from bigmodel.core._version import __version__
+from bigmodel.core.errors import PluginError, RegistryError
 
 # name -> "module:attribute"; each module imports nothing heavy at import time
 COMMANDS = {

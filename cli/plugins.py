@@ -6,13 +6,13 @@ import json
 
 import click
 
-from bigmodel.core import plugin_infos
-
 
 @click.command()
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def plugins(as_json: bool) -> None:
     """List plugins: name, version, hooks implemented, status."""
+    from bigmodel.core import plugin_infos
+
     infos = plugin_infos()
     if as_json:
         click.echo(json.dumps([i.as_dict() for i in infos], indent=2))

@@ -8,8 +8,6 @@ import sys
 
 import click
 
-from bigmodel.core import get_registry, normalise_sector_name, plugin_infos
-
 
 @click.group()
 def sector() -> None:
@@ -20,6 +18,8 @@ def sector() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def list_sectors(as_json: bool) -> None:
     """Installed sectors and their tasks."""
+    from bigmodel.core import get_registry, plugin_infos
+
     registry = get_registry()
     rows = []
     for name, spec in registry.all("sector").items():
@@ -43,6 +43,8 @@ def list_sectors(as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def info(name: str, as_json: bool) -> None:
     """Datasets, models, label maps and recipes a sector brings."""
+    from bigmodel.core import get_registry
+
     from ._sector_ops import describe
 
     data = describe(get_registry(), name)
@@ -87,6 +89,8 @@ def install(target: str, editable: bool, upgrade: bool) -> None:
 @click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation.")
 def uninstall(name: str, yes: bool) -> None:
     """Remove a sector plugin's distribution (works even when the plugin is broken)."""
+    from bigmodel.core import normalise_sector_name
+
     from ._sector_ops import distribution_of_plugin
 
     dist = distribution_of_plugin(name)

@@ -20,6 +20,8 @@ from typing import Any, Callable
 import pluggy
 
 from . import hookspecs
+from ._version import __version__
+from .errors import PluginError
 from ._registry import KINDS, Registry, normalise_sector_name
 
 __all__ = [
@@ -41,14 +43,6 @@ BUILTIN_PLUGINS = {
     "bigmodel.metrics": "bigmodel.plugins.metrics",
 }
 
-try:
-    __version__ = metadata.version("bigmodel")
-except metadata.PackageNotFoundError:  # running from a source tree without install
-    __version__ = "0.0.0"
-
-
-class PluginError(RuntimeError):
-    """A plugin could not be loaded or validated (raised in strict mode, or on use)."""
 
 
 @dataclass

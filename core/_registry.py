@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
+from .errors import RegistryError
 from .specs import DatasetSpec, LoaderSpec, MetricSpec, ModelSpec, SectorSpec, ValueFactorSpec
 
 __all__ = ["Registry", "RegistryError", "KINDS"]
@@ -20,10 +21,6 @@ KINDS: dict[str, tuple[str, type, Any]] = {
     "register_datasets": ("dataset", DatasetSpec, lambda s: s.key),
     "register_value_factors": ("value factor", ValueFactorSpec, lambda s: f"{s.sector}/{s.name}"),
 }
-
-
-class RegistryError(LookupError):
-    """A name that nothing registered, or whose plugin is broken."""
 
 
 @dataclass(frozen=True)

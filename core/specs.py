@@ -159,6 +159,7 @@ class DataFile(_Spec):
     @classmethod
     def _hash_form(cls, value: str) -> str:
         algo, sep, digest = value.partition(":")
+        algo = algo.lower()
         lengths = {"sha256": 64, "md5": 32}
         if not sep or algo not in lengths or len(digest) != lengths[algo] or any(
             c not in "0123456789abcdef" for c in digest.lower()
@@ -179,6 +180,9 @@ class DatasetSpec(_Spec):
     files: list[DataFile]
     loader: str = Field(description="name of a registered loader")
     loader_options: dict[str, Any] = Field(default_factory=dict)
+    mirror_subdir: str | None = Field(
+        default=None, description="folder of this dataset's files under a mirror (default: the dataset name)"
+    )
 
     @property
     def key(self) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bigmodel.core._manager import __version__
+from bigmodel.core._version import __version__
 
 __all__ = ["__version__", "load"]
 
