@@ -31,7 +31,7 @@ def test_wheel_holds_only_the_bigmodel_package(wheel):
     dist_info = {t for t in top if t.endswith(".dist-info")}
     assert top - dist_info == {"bigmodel"}, f"unexpected top-level entries: {sorted(top - dist_info)}"
     for module in ("bigmodel/__init__.py", "bigmodel/testing.py", "bigmodel/core/__init__.py",
-                   "bigmodel/core/hookspecs.py", "bigmodel/cli/__init__.py", "bigmodel/plugins/__init__.py"):
+                   "bigmodel/core/hookspecs.py", "bigmodel/core/tasks/text.py", "bigmodel/cli/__init__.py", "bigmodel/plugins/__init__.py"):
         assert module in names
     assert not [n for n in names if "/tests/" in n or n.startswith("sectors/")]
     entry_points = zipfile.ZipFile(wheel).read(next(n for n in names if n.endswith("entry_points.txt"))).decode()

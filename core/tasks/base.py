@@ -1,0 +1,160 @@
+"""What every task kind shares: the Preprocessor contract, base-model resolution, dispatch.
+
+Numpy only at import time: the ONNX predictor loads preprocessors without torch.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+from ..specs import LabelMap, atomic_write_text
+
+__all__ = [
+    "PREPROCESS_FILE",
+    "Preprocessor",
+    "resolve_base",
+    "load_preprocessor",
+    "make_preprocessor",
+    "preprocessor_from_spec",
+    "take_inputs",
+    "count_inputs",
+]
+
+PREPROCESS_FILE = "preprocess.json"
+_KIND_MODULES = {
+    "text": "bigmodel.core.tasks.text",
+    "image": "bigmodel.core.tasks.image",
+    "tabular": "bigmodel.core.tasks.tabular",
+}
+
+
+class Preprocessor:
+    """Raw inputs of one batch -> named numpy arrays (the model's and the ONNX graph's inputs).
+
+    Subclasses set ``kind``, implement ``__call__``, ``spec`` and ``from_spec``; ``fit`` is a
+    no-op except where encoders are learnt (tabular). ``save``/``load`` write and read
+    ``preprocess.json`` (plus any files the spec names, e.g. ``tokenizer.json``).
+    """
+
+    kind: ClassVar[str] = ""
+
+    def fit(self, train: Any) -> None:  # train: bigmodel.core.data.Split
+        """Learn whatever the preprocessing needs from the training split (default: nothing)."""
+
+    def __call__(self, inputs: Any, *, train: bool = False) -> dict[str, np.ndarray]:
+        raise NotImplementedError
+
+    @property
+    def input_names(self) -> list[str]:
+        return list(self.spec()["input_names"])
+
+    def spec(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def save_files(self, directory: Path) -> None:
+        """Write files besides preprocess.json (default: none)."""
+
+    def save(self, directory: str | Path) -> None:
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        self.save_files(directory)
+        atomic_write_text(directory / PREPROCESS_FILE, json.dumps(self.spec(), indent=2, ensure_ascii=False) + "\n")
+
+    @classmethod
+    def from_spec(cls, spec: dict[str, Any], directory: Path | None = None) -> "Preprocessor":
+        raise NotImplementedError
+
+    @classmethod
+    def load(cls, directory: str | Path) -> "Preprocessor":
+        directory = Path(directory)
+        spec = _read_spec(directory)
+        if cls.kind and spec.get("kind") != cls.kind:
+            raise ValueError(f"{directory / PREPROCESS_FILE}: kind is {spec.get('kind')!r}, expected {cls.kind!r}")
+        return cls.from_spec(spec, directory)
+
+
+def _read_spec(directory: Path) -> dict[str, Any]:
+    path = directory / PREPROCESS_FILE
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no preprocessing spec (is {directory} a run's preprocess/ directory?)")
+    try:
+        spec = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path}: not valid JSON ({exc})") from None
+    if not isinstance(spec, dict) or spec.get("kind") not in _KIND_MODULES:
+        raise ValueError(f"{path}: 'kind' must be one of {sorted(_KIND_MODULES)}")
+    return spec
+
+
+def _class_for(kind: str) -> type[Preprocessor]:
+    if kind not in _KIND_MODULES:
+        raise ValueError(f"unknown task kind {kind!r}; choose from {sorted(_KIND_MODULES)}")
+    module = importlib.import_module(_KIND_MODULES[kind])
+    return module.PREPROCESSOR
+
+
+def load_preprocessor(directory: str | Path) -> Preprocessor:
+    """The preprocessor saved in ``directory`` (dispatching on its ``kind``)."""
+    directory = Path(directory)
+    spec = _read_spec(directory)
+    return _class_for(spec["kind"]).from_spec(spec, directory)
+
+
+def preprocessor_from_spec(spec: dict[str, Any], directory: Path | None = None) -> Preprocessor:
+    """A preprocessor from a spec dict (e.g. ONNX metadata); ``directory`` holds its files."""
+    return _class_for(spec.get("kind", "")).from_spec(spec, directory)
+
+
+def make_preprocessor(kind: str, *, base: str | None, recipe: Any, label_map: LabelMap) -> Preprocessor:
+    """A fresh (unfitted) preprocessor for ``kind`` configured from the recipe and base model."""
+    return _class_for(kind).create(base=base, recipe=recipe, label_map=label_map)
+
+
+def resolve_base(base: str | None) -> str | None:
+    """Turn a base-model string into something loaders understand.
+
+    ``package:<module>`` -> ``<module>.get_model_path()`` (or the package directory);
+    an existing local path -> its absolute path; anything else (a hub id, a timm name) unchanged.
+    """
+    if base is None:
+        return None
+    base = str(base)
+    if base.startswith("package:"):
+        module_name = base.removeprefix("package:").strip()
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError as exc:
+            raise ValueError(f"base model {base!r}: cannot import package {module_name!r} ({exc}); pip install it") from None
+        getter = getattr(module, "get_model_path", None)
+        path = Path(getter()) if callable(getter) else Path(module.__file__).parent
+        if not path.exists():
+            raise ValueError(f"base model {base!r}: {path} does not exist")
+        return str(path.resolve())
+    local = Path(base).expanduser()
+    if local.exists():
+        return str(local.resolve())
+    if base.startswith(("/", "./", "../", "~")):
+        raise ValueError(f"base model {base!r}: no such file or directory")
+    return base
+
+
+def take_inputs(inputs: Any, indices: Any) -> Any:
+    """The raw inputs at ``indices`` (list inputs, or dict-of-columns for tabular)."""
+    idx = np.asarray(indices, dtype=np.int64)
+    if isinstance(inputs, dict):
+        return {k: np.asarray(v)[idx] for k, v in inputs.items()}
+    return [inputs[int(i)] for i in idx]
+
+
+def count_inputs(inputs: Any) -> int:
+    if isinstance(inputs, dict):
+        lengths = {len(v) for v in inputs.values()}
+        if len(lengths) > 1:
+            raise ValueError(f"tabular columns have different lengths: {sorted(lengths)}")
+        return lengths.pop() if lengths else 0
+    return len(inputs)

@@ -1,0 +1,563 @@
+"""``bigmodel train``: fine-tune a sector task's model with transformers' Trainer into a run directory.
+
+Flow: registry lookup -> data (``data.load_splits``) -> recipe (preset, file, ``--set``) ->
+preprocessor fitted on train -> model -> ``Trainer`` (checkpoints in ``<out>.partial/checkpoints``)
+-> probabilities on validation/test -> sector decision fitted on validation -> metrics, charts,
+model card -> rename ``<out>.partial`` to ``<out>``. See docs/run-format.md.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import platform
+import shutil
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from . import __version__, get_registry
+from .runs import (
+    FORMAT_VERSION,
+    RunError,
+    callable_ref,
+    finalize,
+    partial_path,
+    read_json,
+    save_heldout,
+    save_predictions,
+    write_json,
+)
+from .specs import DatasetSpec, LabelMap, ModelSpec, Recipe, SectorSpec, SectorTask, atomic_write_text, resolve_callable
+
+__all__ = ["train", "TrainPlan", "plan", "default_out", "ENV_PACKAGES"]
+
+ENV_PACKAGES = (
+    "bigmodel", "torch", "transformers", "accelerate", "tokenizers", "safetensors", "timm", "numpy",
+    "scikit-learn", "onnx", "onnxruntime", "onnxruntime-gpu", "pillow", "matplotlib",
+)
+_LOWER_IS_BETTER = {"loss", "ece"}
+
+
+@dataclass
+class TrainPlan:
+    """Everything resolved before any data is read."""
+
+    sector: SectorSpec
+    task: SectorTask
+    model: ModelSpec
+    recipe: Recipe
+    dataset: DatasetSpec | None
+    data_path: Path | None
+    loader: str | None
+    base: str | None
+
+
+def plan(sector: str | SectorSpec, *, task: str | None = None, data: str | os.PathLike | None = None,
+         loader: str | None = None, base_model: str | None = None, recipe_file: str | os.PathLike | None = None,
+         sets: Sequence[str] = (), preset: str | None = None) -> TrainPlan:
+    """Resolve sector, task, model, dataset and recipe (raises ValueError/RegistryError naming the culprit)."""
+    registry = get_registry()
+    sector_spec = sector if isinstance(sector, SectorSpec) else registry.sector(sector)
+    task_spec = sector_spec.task(task)
+    model_spec = registry.model(task_spec.model)
+    if model_spec.task != task_spec.kind:
+        raise ValueError(f"model {model_spec.name!r} is for {model_spec.task} tasks, task {task_spec.name!r} is {task_spec.kind}")
+    recipe = task_spec.resolve_recipe(preset)
+    if recipe_file is not None:
+        recipe = recipe.with_file(recipe_file)
+    if sets:
+        recipe = recipe.with_sets(list(sets))
+    dataset = None
+    data_path = Path(data).expanduser() if data is not None else None
+    if data_path is None:
+        if not task_spec.datasets:
+            raise ValueError(f"task {task_spec.name!r} of sector {sector_spec.name!r} declares no dataset; pass --data PATH")
+        dataset = registry.dataset(f"{sector_spec.name}/{task_spec.datasets[0]}")
+    elif not data_path.exists():
+        raise FileNotFoundError(f"--data {data_path}: no such file or directory")
+    base = base_model if base_model is not None else model_spec.default_base
+    return TrainPlan(sector_spec, task_spec, model_spec, recipe, dataset, data_path, loader, base)
+
+
+def default_out(sector: str, task: str) -> Path:
+    return Path("runs") / f"{sector}-{task}"
+
+
+# -- torch pieces (built lazily) ------------------------------------------------------------------
+
+
+def _torch_parts():
+    import torch
+    from transformers import Trainer
+
+    class Examples(torch.utils.data.Dataset):
+        """Indices into one split; the collator turns them into a preprocessed batch."""
+
+        def __init__(self, split: str, n: int) -> None:
+            self.split, self.n = split, n
+
+        def __len__(self) -> int:
+            return self.n
+
+        def __getitem__(self, i: int) -> dict[str, Any]:
+            return {"index": int(i), "split": self.split}
+
+    class Collator:
+        def __init__(self, preprocessor: Any, splits: dict[str, Any]) -> None:
+            self.preprocessor, self.splits = preprocessor, splits
+
+        def __call__(self, items: list[dict[str, Any]]) -> dict[str, Any]:
+            split = items[0]["split"]
+            part = self.splits[split].take([it["index"] for it in items])
+            arrays = self.preprocessor(part.inputs, train=(split == "train"))
+            batch = {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in arrays.items()}
+            batch["labels"] = torch.from_numpy(np.asarray(part.labels, dtype=np.int64))
+            return batch
+
+    class ClassifierTrainer(Trainer):
+        """Cross-entropy on the wrapper's logits, with class weights and label smoothing."""
+
+        def __init__(self, *args: Any, class_weights: Any = None, label_smoothing: float = 0.0, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self._class_weights = None if class_weights is None else torch.tensor(class_weights, dtype=torch.float32)
+            self._label_smoothing = float(label_smoothing)
+
+        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+            inputs = dict(inputs)
+            labels = inputs.pop("labels")
+            logits = model(**inputs)
+            weight = None if self._class_weights is None else self._class_weights.to(logits.device)
+            loss = torch.nn.functional.cross_entropy(logits.float(), labels, weight=weight,
+                                                     label_smoothing=self._label_smoothing)
+            return (loss, (loss, logits)) if return_outputs else loss
+
+    return Examples, Collator, ClassifierTrainer
+
+
+def _class_weights(recipe: Recipe, labels: np.ndarray, label_map: LabelMap) -> list[float] | None:
+    value = getattr(recipe, "class_weights", None)
+    if value is None or value == "none":
+        return None
+    if value == "balanced":
+        counts = np.bincount(labels, minlength=len(label_map)).astype(np.float64)
+        present = counts > 0
+        weights = np.ones(len(label_map))
+        weights[present] = len(labels) / (present.sum() * counts[present])
+        return weights.tolist()
+    if isinstance(value, (list, tuple)):
+        if len(value) != len(label_map):
+            raise ValueError(f"recipe field 'class_weights': {len(value)} weights for {len(label_map)} classes")
+        return [float(v) for v in value]
+    raise ValueError(f"recipe field 'class_weights': expected 'balanced' or a list of {len(label_map)} numbers, got {value!r}")
+
+
+def _best_metric(recipe: Recipe, task: SectorTask, num_labels: int) -> tuple[str, bool]:
+    name = recipe.metric_for_best_model
+    if name in _LOWER_IS_BETTER:
+        return name, False
+    if name in ("accuracy", "macro_f1"):
+        return name, True
+    if name == "auroc" and num_labels != 2:
+        raise ValueError(f"recipe field 'metric_for_best_model': 'auroc' is binary-only, this task has {num_labels} classes")
+    try:
+        spec = get_registry().metric(name)
+    except LookupError:
+        raise ValueError(f"recipe field 'metric_for_best_model': unknown metric {name!r} "
+                         "(use loss, accuracy, macro_f1, ece, auroc or a registered metric)") from None
+    return name, spec.higher_is_better
+
+
+def _extra_callbacks() -> list[Any]:
+    """Additional Trainer callbacks (tests patch this to interrupt a run)."""
+    return []
+
+
+def _environment(device: str) -> dict[str, Any]:
+    import torch
+
+    versions = {}
+    for name in ENV_PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    info = {
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "machine": platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "device": device,
+        "cuda": torch.version.cuda if torch.cuda.is_available() else None,
+        "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+        "world_size": int(os.environ.get("WORLD_SIZE", "1")),
+        "packages": versions,
+    }
+    return info
+
+
+def _curve(log_history: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    train_rows, eval_rows = [], []
+    for row in log_history:
+        if "loss" in row:
+            train_rows.append({"step": row.get("step"), "epoch": row.get("epoch"), "loss": row["loss"],
+                               "learning_rate": row.get("learning_rate")})
+        elif "eval_loss" in row:
+            eval_rows.append({"step": row.get("step"), "epoch": row.get("epoch"),
+                              **{k.removeprefix("eval_"): v for k, v in row.items()
+                                 if k.startswith("eval_") and not k.endswith(("_runtime", "_per_second"))}})
+    return {"train": train_rows, "eval": eval_rows}
+
+
+def _fmt(value: Any) -> str:
+    return f"{value:.4f}" if isinstance(value, float) else ("—" if value is None else str(value))
+
+
+def _model_card(info: dict[str, Any], task: SectorTask, sector: SectorSpec, metrics: dict[str, Any],
+                decision: dict | None, counts: dict[str, int], label_map: LabelMap) -> str:
+    names = sorted({k for split in metrics.values() for k, v in split.items() if not isinstance(v, (dict, list))})
+    splits = list(metrics)
+    lines = [
+        f"# {sector.title} — {task.name}",
+        "",
+        f"{task.description or sector.description or 'A fine-tuned classifier.'}",
+        "",
+        "## Model",
+        f"- kind: {info['kind']}; model family `{info['model']}` from base `{info['base']}`",
+        f"- licence of the base model: {info['licences']['model']}",
+        f"- {len(label_map)} classes: {', '.join(label_map.names[:20])}{' …' if len(label_map) > 20 else ''}",
+        f"- trained {info['created']} with bigmodel {info['bigmodel_version']}, seed {info['seed']}, recipe digest `{info['recipe_digest']}`",
+        "",
+        "## Data",
+        f"- source: {info.get('dataset') or info.get('data_path')} (loader `{info.get('loader')}`)",
+        f"- licence of the data: {info['licences']['data']}",
+        "- examples: " + ", ".join(f"{k} {v}" for k, v in counts.items()),
+        "",
+        "## Metrics",
+        "",
+        "| metric | " + " | ".join(splits) + " |",
+        "| --- | " + " | ".join("---" for _ in splits) + " |",
+    ]
+    for name in names:
+        lines.append(f"| {name} | " + " | ".join(_fmt(metrics[s].get(name)) for s in splits) + " |")
+    if decision:
+        lines += ["", "## Operating point", f"Chosen on the validation split by `{decision['ref']}`:", "",
+                  "```json", __import__("json").dumps(decision["params"], indent=2), "```"]
+    lines += [
+        "",
+        "## Intended use",
+        f"{sector.description or sector.title}: the `{task.name}` task, on inputs like the training data.",
+        "",
+        "## Limits",
+        "- Measured only on the splits above; performance on other populations, languages, devices or time periods is unknown.",
+        "- Probabilities are as calibrated as the ECE above says; check the reliability diagram before using scores as risks.",
+        "- Trained on a subset of the data" if info.get("subsets") else "- Trained on the full training split.",
+        "- A person stays responsible for decisions made with this model.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+# -- the command ----------------------------------------------------------------------------------
+
+
+def train(
+    sector: str | SectorSpec,
+    *,
+    task: str | None = None,
+    data: str | os.PathLike | None = None,
+    loader: str | None = None,
+    base_model: str | None = None,
+    recipe_file: str | os.PathLike | None = None,
+    sets: Sequence[str] = (),
+    preset: str | None = None,
+    out: str | os.PathLike | None = None,
+    seed: int = 42,
+    resume: bool = False,
+    quiet: bool = False,
+    extend_labels: bool = False,
+    overwrite: bool = False,
+    loader_options: dict[str, Any] | None = None,
+) -> Path:
+    """Fine-tune and write a complete run directory; returns its path.
+
+    ``loader_options`` go to the loader (over a declared dataset's own options), e.g. the
+    ``target``/``numeric``/``categorical`` columns of a local tabular CSV.
+    """
+    from .data import load_splits, subset
+    from .tasks.base import load_preprocessor, make_preprocessor, resolve_base
+
+    p = plan(sector, task=task, data=data, loader=loader, base_model=base_model, recipe_file=recipe_file,
+             sets=sets, preset=preset)
+    recipe, task_spec = p.recipe, p.task
+    out_dir = Path(out).expanduser() if out is not None else default_out(p.sector.name, task_spec.name)
+    partial = partial_path(out_dir)
+    if out_dir.exists() and not overwrite:
+        raise RunError(f"{out_dir} already exists; pass --overwrite to replace it or --out to choose another directory")
+    if partial.exists() and not resume:
+        if not overwrite:
+            raise RunError(f"{partial} holds an interrupted run: pass --resume to continue it or --overwrite to start again")
+        shutil.rmtree(partial)
+    if resume and not partial.exists():
+        raise RunError(f"--resume: no interrupted run at {partial}")
+    say = _Say(quiet)
+
+    # data
+    source: Any = p.dataset if p.dataset is not None else p.data_path
+    if p.data_path is not None and p.loader is None:
+        from .data import guess_loader
+
+        p.loader = guess_loader(p.data_path, task=task_spec.kind)
+    say(f"loading data from {p.dataset.key if p.dataset else p.data_path}")
+    splits, label_map = load_splits(
+        source, label_map=task_spec.label_map, loader=p.loader, options=loader_options, task=task_spec.kind,
+        extend_labels=extend_labels,
+        seed=seed, validation_fraction=recipe.validation_fraction, progress=not quiet,
+    )
+    if "train" not in splits:
+        raise ValueError(f"{source}: no training split")
+    splits["train"] = subset(splits["train"], recipe.train_subset, seed)
+    for name in ("validation", "test"):
+        if name in splits:
+            splits[name] = subset(splits[name], recipe.eval_subset, seed)
+    if len(label_map) < 2:
+        raise ValueError("a classifier needs at least two classes")
+    recipe_record = {"class": callable_ref(type(recipe)), "values": recipe.model_dump(mode="json"), "digest": recipe.digest()}
+
+    partial.mkdir(parents=True, exist_ok=True)
+    if resume:
+        saved = read_json(partial / "recipe.json")
+        if saved.get("digest") != recipe_record["digest"]:
+            raise RunError(f"--resume: {partial / 'recipe.json'} has recipe digest {saved.get('digest')}, "
+                           f"this command resolves to {recipe_record['digest']}; use the same recipe, preset and --set values")
+        saved_map = LabelMap.load(partial / "label_map.json")
+        if saved_map != label_map:
+            raise RunError(f"--resume: the label map differs from {partial / 'label_map.json'}")
+        saved_info = read_json(partial / "run.json")
+        if saved_info.get("seed") != seed:
+            raise RunError(f"--resume: the interrupted run used --seed {saved_info.get('seed')}, not {seed}")
+    label_map.save(partial / "label_map.json")
+    write_json(partial / "recipe.json", recipe_record)
+
+    resolved_base = resolve_base(p.base) if p.base is not None else None
+    info: dict[str, Any] = {
+        "format": FORMAT_VERSION,
+        "sector": p.sector.name,
+        "task": task_spec.name,
+        "kind": task_spec.kind,
+        "model": p.model.name,
+        "builder": callable_ref(p.model.builder),
+        "base": p.base,
+        "dataset": p.dataset.key if p.dataset else None,
+        "data_path": str(p.data_path.resolve()) if p.data_path else None,
+        "loader": p.loader or (p.dataset.loader if p.dataset else None),
+        "loader_options": {**(p.dataset.loader_options if p.dataset else {}), **(loader_options or {})},
+        "seed": seed,
+        "preset": preset,
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "bigmodel_version": __version__,
+        "licences": {"model": p.model.licence,
+                     "data": p.dataset.licence if p.dataset else f"unknown (local data {p.data_path})"},
+        "recipe_digest": recipe_record["digest"],
+        "metrics": list(task_spec.metrics),
+        "decision": callable_ref(task_spec.decision) if task_spec.decision is not None else None,
+        "counts": {k: len(v) for k, v in splits.items()},
+        "subsets": bool(recipe.train_subset or recipe.eval_subset),
+        "status": "training",
+    }
+    write_json(partial / "run.json", info)
+
+    # preprocessing and model
+    import torch
+    import transformers
+    from transformers import EarlyStoppingCallback, TrainingArguments, set_seed
+    from transformers.trainer_utils import get_last_checkpoint
+
+    set_seed(seed)
+    pre_dir = partial / "preprocess"
+    if resume and (pre_dir / "preprocess.json").is_file():
+        preprocessor = load_preprocessor(pre_dir)
+    else:
+        preprocessor = make_preprocessor(task_spec.kind, base=resolved_base, recipe=recipe, label_map=label_map)
+        preprocessor.fit(splits["train"])
+        preprocessor.save(pre_dir)
+    if hasattr(preprocessor, "rng"):
+        preprocessor.rng = np.random.default_rng(seed)
+    spec = preprocessor.spec()
+    builder = resolve_callable(p.model.builder)
+    verbosity = transformers.logging.get_verbosity()
+    if quiet:
+        transformers.logging.set_verbosity_error()
+    try:
+        set_seed(seed)
+        model = builder(label_map=label_map, recipe=recipe, base=resolved_base, preprocess=spec,
+                        pretrained=bool(getattr(recipe, "pretrained", True)))
+    finally:
+        transformers.logging.set_verbosity(verbosity)
+
+    cuda = torch.cuda.is_available()
+    if recipe.mixed_precision == "fp16" and not cuda:
+        raise ValueError("recipe field 'mixed_precision': 'fp16' needs a CUDA GPU; use 'no' or 'bf16' on CPU")
+    metric_name, greater = _best_metric(recipe, task_spec, len(label_map))
+    strategy = recipe.eval_strategy
+    args = TrainingArguments(
+        output_dir=str(partial / "checkpoints"),
+        per_device_train_batch_size=recipe.batch_size,
+        per_device_eval_batch_size=recipe.eval_batch_size,
+        num_train_epochs=float(recipe.epochs),
+        max_steps=recipe.max_steps,
+        learning_rate=recipe.learning_rate,
+        weight_decay=recipe.weight_decay,
+        warmup_steps=float(recipe.warmup_ratio) if recipe.warmup_ratio else 0,
+        lr_scheduler_type=recipe.lr_scheduler,
+        gradient_accumulation_steps=recipe.gradient_accumulation_steps,
+        fp16=recipe.mixed_precision == "fp16",
+        bf16=recipe.mixed_precision == "bf16",
+        eval_strategy=strategy,
+        eval_steps=recipe.eval_steps if strategy == "steps" else None,
+        save_strategy=strategy,
+        save_steps=recipe.eval_steps if strategy == "steps" else None,
+        save_total_limit=2,
+        logging_strategy="steps",
+        logging_steps=max(1, min(50, recipe.eval_steps)),
+        logging_first_step=True,
+        load_best_model_at_end=True,
+        metric_for_best_model=metric_name,
+        greater_is_better=greater,
+        seed=seed,
+        data_seed=seed,
+        disable_tqdm=quiet,
+        log_level="error" if quiet else "warning",
+        report_to="none",
+        use_cpu=not cuda,
+        remove_unused_columns=False,
+        label_names=["labels"],
+        dataloader_num_workers=0,
+    )
+    Examples, Collator, ClassifierTrainer = _torch_parts()
+
+    def compute(eval_pred: Any) -> dict[str, float]:
+        from .metrics import compute_metrics, softmax
+
+        logits = eval_pred.predictions[0] if isinstance(eval_pred.predictions, tuple) else eval_pred.predictions
+        names = [metric_name] if metric_name not in _LOWER_IS_BETTER | {"accuracy", "macro_f1", "auroc"} else []
+        values = compute_metrics(eval_pred.label_ids, softmax(logits), label_map, kind=task_spec.kind, names=names,
+                                 context={"decision": None, "recipe": recipe, "split": "validation",
+                                          "task": task_spec.name, "kind": task_spec.kind})
+        return {k: (float("nan") if v is None else float(v)) for k, v in values.items()
+                if isinstance(v, (int, float)) or v is None}
+
+    callbacks = list(_extra_callbacks())
+    if recipe.early_stopping_patience > 0:
+        callbacks.append(EarlyStoppingCallback(early_stopping_patience=recipe.early_stopping_patience))
+    trainer = ClassifierTrainer(
+        model=model,
+        args=args,
+        data_collator=Collator(preprocessor, splits),
+        train_dataset=Examples("train", len(splits["train"])),
+        eval_dataset=Examples("validation", len(splits["validation"])),
+        compute_metrics=compute,
+        callbacks=callbacks,
+        class_weights=_class_weights(recipe, splits["train"].labels, label_map),
+        label_smoothing=recipe.label_smoothing,
+    )
+    checkpoint = None
+    if resume:
+        checkpoint = get_last_checkpoint(str(partial / "checkpoints")) if (partial / "checkpoints").is_dir() else None
+        if checkpoint is None:
+            raise RunError(f"--resume: {partial / 'checkpoints'} holds no checkpoint; start again with --overwrite")
+        say(f"resuming from {checkpoint}")
+    say(f"training {p.model.name} ({task_spec.kind}) on {len(splits['train'])} examples, "
+        f"{len(label_map)} classes, device {'cuda' if cuda else 'cpu'}")
+    trainer.train(resume_from_checkpoint=checkpoint)
+    if not trainer.is_world_process_zero():
+        return out_dir
+    model = trainer.model
+    device = str(trainer.args.device)
+
+    # predictions, decision, metrics
+    from .evaluate import predict_proba, split_metrics, write_charts
+
+    probas: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    for name in ("validation", "test"):
+        if name in splits:
+            proba = predict_proba(model, preprocessor, splits[name].inputs, batch_size=recipe.eval_batch_size, device=device)
+            probas[name] = (splits[name].labels, proba)
+            save_predictions(partial, name, splits[name].labels, proba)
+    decision = None
+    if task_spec.decision is not None:
+        obj = resolve_callable(task_spec.decision)
+        params = obj.fit(probas["validation"][0], probas["validation"][1], label_map, recipe)
+        decision = {"ref": callable_ref(task_spec.decision), "params": params}
+        write_json(partial / "decision.json", decision)
+    metrics = {
+        name: split_metrics(labels, proba, label_map=label_map, kind=task_spec.kind, metric_names=list(task_spec.metrics),
+                            decision=decision, recipe=recipe, split=name, task=task_spec.name)
+        for name, (labels, proba) in probas.items()
+    }
+    write_json(partial / "metrics.json", metrics)
+    for name, (labels, proba) in probas.items():
+        write_charts(partial, name, labels, proba, label_map.names)
+
+    # weights and how to rebuild them
+    from safetensors.torch import save_model
+
+    model.to("cpu")
+    rebuild_base, in_run = resolved_base, False
+    if hasattr(model, "save_config"):
+        rebuild_base = model.save_config(partial / "model_config")
+        in_run = (partial / str(rebuild_base)).exists()
+    save_model(model, str(partial / "model.safetensors"))
+    write_json(partial / "model.json", {
+        "model": p.model.name,
+        "builder": callable_ref(p.model.builder),
+        "base": p.base,
+        "resolved_base": resolved_base,
+        "rebuild_base": rebuild_base,
+        "rebuild_base_in_run": in_run,
+        "pretrained": False,
+        "input_names": list(spec["input_names"]),
+        "output_names": ["logits"],
+        "num_labels": len(label_map),
+        "parameters": int(sum(t.numel() for t in model.parameters())),
+    })
+
+    curve = _curve(trainer.state.log_history)
+    curve["best_metric"] = trainer.state.best_metric
+    curve["best_checkpoint"] = trainer.state.best_model_checkpoint and Path(trainer.state.best_model_checkpoint).name
+    curve["metric"] = metric_name
+    write_json(partial / "training_curve.json", curve)
+    from .charts import training_curve_png
+
+    training_curve_png(partial / "training_curve.png", curve, metric=metric_name)
+    write_json(partial / "environment.json", _environment(device))
+    held_split = "test" if "test" in splits else "validation"
+    save_heldout(partial / "heldout", task_spec.kind, splits[held_split], split_name=held_split, seed=seed)
+
+    info.update(status="complete", finished=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+                global_step=int(trainer.state.global_step), labels=len(label_map))
+    atomic_write_text(partial / "README.md",
+                      _model_card(info, task_spec, p.sector, metrics, decision, info["counts"], label_map))
+    write_json(partial / "run.json", info)
+    if (partial / "checkpoints").exists():
+        shutil.rmtree(partial / "checkpoints")  # optimizer states are not part of a finished run
+    final = finalize(partial, out_dir, overwrite=overwrite)
+    say(f"run written to {final}")
+    for name, values in metrics.items():
+        say(f"  {name}: " + ", ".join(f"{k} {_fmt(v)}" for k, v in values.items() if isinstance(v, float)))
+    return final
+
+
+class _Say:
+    def __init__(self, quiet: bool) -> None:
+        self.quiet = quiet
+
+    def __call__(self, message: str) -> None:
+        if not self.quiet:
+            from rich.console import Console
+
+            Console(stderr=True).print(message, highlight=False, markup=False)

@@ -1,0 +1,292 @@
+"""Tiny real fine-tunes: run directory contents, determinism, interruption and resume, evaluate,
+recipe overrides, label checks; one run per task kind."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bigmodel.core import LabelMap, Recipe, SectorSpec, SectorTask
+from bigmodel.core.runs import REQUIRED_FILES, Run, RunError, partial_path
+
+INTENTS = ["card_arrival", "card_linking", "exchange_rate", "lost_or_stolen_card"]
+TINY = ["max_steps=4", "batch_size=8", "eval_strategy=steps", "eval_steps=2", "validation_fraction=0.25",
+        "learning_rate=0.001", "eval_batch_size=16"]
+
+
+@pytest.fixture(autouse=True)
+def _few_threads():
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    yield
+    torch.set_num_threads(threads)
+
+
+class TextRecipe(Recipe):
+    max_length: int = 32
+
+
+class ImageRecipe(Recipe):
+    image_size: int = 32
+    pretrained: bool = False
+    augment_hflip: float = 0.5
+
+
+class TabularRecipe(Recipe):
+    hidden_size: int = 16
+    numeric_transform: str = "standard"
+
+
+class HalfThreshold:
+    """A sector decision: refer when the positive score is near 0.5 (chosen on validation)."""
+
+    @staticmethod
+    def fit(labels, proba, label_map, recipe):
+        return {"band": [0.4, 0.6], "validation_n": int(len(labels))}
+
+    @staticmethod
+    def apply(proba, params, label_map):
+        low, high = params["band"]
+        return [{"refer": bool(low <= p[1] <= high)} for p in proba]
+
+
+def text_sector(**task_fields) -> SectorSpec:
+    task = SectorTask(name="intent", kind="text", label_map=LabelMap.from_names(INTENTS), model="hf_text_classifier",
+                      recipe=TextRecipe, **task_fields)
+    return SectorSpec(name="toy", title="Toy bank", description="intent detection for tests", tasks=[task])
+
+
+@pytest.fixture(scope="module")
+def banking(shared_data, tmp_path_factory) -> Path:
+    """8 train and 4 test messages for each of 4 BANKING77 intents."""
+    with open(shared_data / "banking77" / "train.csv", newline="", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    folder = tmp_path_factory.mktemp("banking")
+    for split, (lo, hi) in {"train": (0, 8), "test": (8, 12)}.items():
+        with open(folder / f"{split}.csv", "w", newline="", encoding="utf-8") as fh:
+            writer = csv.writer(fh)
+            writer.writerow(["text", "label"])
+            for intent in INTENTS:
+                for row in [r for r in rows if r["category"] == intent][lo:hi]:
+                    writer.writerow([row["text"], intent])
+    return folder
+
+
+@pytest.fixture(scope="module")
+def text_run(banking, tmp_path_factory) -> Path:
+    from bigmodel.core import reset
+    from bigmodel.core.train import train
+
+    reset()
+    out = tmp_path_factory.mktemp("runs") / "text"
+    return train(text_sector(), data=banking, sets=TINY, out=out, seed=7, quiet=True)
+
+
+def test_text_run_directory_is_complete(text_run, banking):
+    documented = [*REQUIRED_FILES, "training_curve.json", "training_curve.png", "predictions/validation.npz",
+                  "predictions/test.npz", "preprocess/tokenizer.json", "confusion_matrix_test.png", "reliability_test.png",
+                  "model_config/config.json"]
+    for name in documented:
+        assert (text_run / name).is_file(), name
+    assert not partial_path(text_run).exists() and not (text_run / "checkpoints").exists()
+    run = Run.load(text_run)
+    assert run.info["status"] == "complete" and run.info["kind"] == "text" and run.info["seed"] == 7
+    assert run.info["licences"]["model"] == "Apache-2.0" and run.info["loader"] == "text_table"
+    assert run.label_map.names == INTENTS and run.decision is None
+    assert run.recipe["max_length"] == 32 and run.recipe["max_steps"] == 4
+    recipe = json.loads((text_run / "recipe.json").read_text())
+    assert recipe["digest"] == run.recipe_digest == TextRecipe().with_sets(TINY).digest()
+    metrics = run.metrics()
+    assert set(metrics) == {"validation", "test"} and metrics["test"]["n"] == 16
+    assert 0 <= metrics["test"]["accuracy"] <= 1 and "auroc" not in metrics["test"]
+    curve = json.loads((text_run / "training_curve.json").read_text())
+    assert [r["step"] for r in curve["eval"]] == [2, 4] and curve["metric"] == "macro_f1"
+    env = json.loads((text_run / "environment.json").read_text())
+    assert env["device"] == "cpu" and env["packages"]["torch"] and env["cpu_count"] >= 1
+    card = (text_run / "README.md").read_text()
+    assert "## Limits" in card and "Apache-2.0" in card and "macro_f1" in card
+
+
+def test_reloaded_model_reproduces_stored_predictions(text_run, banking):
+    from bigmodel.core.evaluate import predict_proba
+
+    run = Run.load(text_run)
+    inputs, labels = run.heldout()
+    assert len(inputs) == 16 and all(isinstance(t, str) for t in inputs)
+    stored_labels, stored = run.predictions("test")
+    test_texts = [r["text"] for r in csv.DictReader(open(banking / "test.csv", newline="", encoding="utf-8"))]
+    order = [test_texts.index(t) for t in inputs]
+    np.testing.assert_array_equal(labels, stored_labels[order])
+    proba = predict_proba(run.build_model(), run.preprocessor(), inputs)
+    np.testing.assert_allclose(proba, stored[order], atol=1e-5)
+    with pytest.raises(RunError, match="no predictions for split 'train'"):
+        run.predictions("train")
+
+
+def test_same_seed_same_metrics(text_run, banking, tmp_path):
+    from bigmodel.core.train import train
+
+    again = train(text_sector(), data=banking, sets=TINY, out=tmp_path / "again", seed=7, quiet=True)
+    assert Run.load(again).metrics() == Run.load(text_run).metrics()
+    _, first = Run.load(text_run).predictions("test")
+    _, second = Run.load(again).predictions("test")
+    np.testing.assert_array_equal(first, second)
+
+
+def test_evaluate_cli_writes_metrics_and_pngs(text_run, banking):
+    from click.testing import CliRunner
+
+    from bigmodel.cli._main import cli
+
+    for png in ("confusion_matrix_validation.png", "reliability_validation.png"):
+        (text_run / png).unlink()
+    result = CliRunner().invoke(cli, ["evaluate", str(text_run), "--split", "validation", "--json"])
+    assert result.exit_code == 0, result.output
+    metrics = json.loads(result.output)
+    assert metrics == Run.load(text_run).metrics()["validation"]
+    for png in ("confusion_matrix_validation.png", "reliability_validation.png"):
+        assert (text_run / png).read_bytes()[:4] == b"\x89PNG"
+    # new data: the test file alone, read with the run's loader and label map
+    result = CliRunner().invoke(cli, ["evaluate", str(text_run), "--data", str(banking / "test.csv")])
+    assert result.exit_code == 0, result.output
+    assert "accuracy" in result.output
+    assert Run.load(text_run).metrics()["test.csv/train"]["n"] == 16
+    assert (text_run / "confusion_matrix_test.csv_train.png").is_file()
+    bad = CliRunner().invoke(cli, ["evaluate", str(text_run.parent / "missing")])
+    assert bad.exit_code != 0 and "no such run directory" in bad.output
+
+
+def test_existing_run_is_not_overwritten(text_run, banking):
+    from bigmodel.core.train import train
+
+    with pytest.raises(RunError, match="already exists; pass --overwrite"):
+        train(text_sector(), data=banking, sets=TINY, out=text_run, quiet=True)
+
+
+class Interrupted(Exception):
+    pass
+
+
+def test_interrupted_run_leaves_partial_and_resumes(banking, tmp_path, monkeypatch):
+    from transformers import TrainerCallback
+
+    from bigmodel.core import train as train_module
+
+    class StopAfterFirstSave(TrainerCallback):
+        def on_save(self, args, state, control, **kwargs):
+            raise Interrupted(f"stopped at step {state.global_step}")
+
+    out = tmp_path / "run"
+    monkeypatch.setattr(train_module, "_extra_callbacks", lambda: [StopAfterFirstSave()])
+    with pytest.raises(Interrupted, match="step 2"):
+        train_module.train(text_sector(), data=banking, sets=TINY, out=out, seed=3, quiet=True)
+    partial = partial_path(out)
+    assert not out.exists() and (partial / "checkpoints" / "checkpoint-2").is_dir()
+    with pytest.raises(RunError, match="--resume"):
+        Run.load(out)
+    with pytest.raises(RunError, match="interrupted run: pass --resume"):
+        train_module.train(text_sector(), data=banking, sets=TINY, out=out, seed=3, quiet=True)
+    monkeypatch.setattr(train_module, "_extra_callbacks", lambda: [])
+    with pytest.raises(RunError, match="recipe digest"):
+        train_module.train(text_sector(), data=banking, sets=[*TINY, "learning_rate=0.01"], out=out, seed=3,
+                           resume=True, quiet=True)
+    done = train_module.train(text_sector(), data=banking, sets=TINY, out=out, seed=3, resume=True, quiet=True)
+    assert done == out and not partial.exists()
+    run = Run.load(out)
+    assert run.info["global_step"] == 4
+    steps = [r["step"] for r in json.loads((out / "training_curve.json").read_text())["eval"]]
+    assert steps == [2, 4]
+
+
+def test_recipe_overrides_and_type_errors(tmp_path, banking):
+    from bigmodel.core.train import plan
+
+    sector = text_sector(presets={"quick": {"epochs": 1, "batch_size": 4}})
+    recipe_file = tmp_path / "recipe.toml"
+    recipe_file.write_text("[recipe]\nlearning_rate = 0.0003\nmax_length = 64\n")
+    p = plan(sector, data=banking, preset="quick", recipe_file=recipe_file, sets=["batch_size=2"])
+    assert (p.recipe.epochs, p.recipe.batch_size, p.recipe.learning_rate, p.recipe.max_length) == (1, 2, 3e-4, 64)
+    with pytest.raises(ValueError, match="--set: recipe field 'batch_size'"):
+        plan(sector, data=banking, sets=["batch_size=many"])
+    with pytest.raises(ValueError, match="unknown recipe field 'max_lenght'"):
+        plan(sector, data=banking, sets=["max_lenght=64"])
+    recipe_file.write_text("max_length = 'long'\n")
+    with pytest.raises(ValueError, match=r"recipe.toml: recipe field 'max_length'"):
+        plan(sector, data=banking, recipe_file=recipe_file)
+    with pytest.raises(ValueError, match="unknown preset 'huge'"):
+        plan(sector, data=banking, preset="huge")
+    with pytest.raises(ValueError, match="declares no dataset; pass --data"):
+        plan(sector)
+
+
+def test_unknown_labels_refused_unless_extended(banking, tmp_path):
+    from bigmodel.core.train import train
+
+    data = tmp_path / "data.csv"
+    data.write_text((banking / "train.csv").read_text() + "where is my refund,refund_not_showing_up\n"
+                    "refund still missing,refund_not_showing_up\nno refund yet,refund_not_showing_up\n"
+                    "refund please,refund_not_showing_up\n")
+    with pytest.raises(ValueError, match=r"data.csv:\d+: unknown label 'refund_not_showing_up'.*--extend-labels"):
+        train(text_sector(), data=data, sets=TINY, out=tmp_path / "run", quiet=True)
+    assert not partial_path(tmp_path / "run").exists()
+    out = train(text_sector(), data=data, sets=[*TINY, "max_steps=1"], out=tmp_path / "run", quiet=True,
+                extend_labels=True)
+    assert Run.load(out).label_map.names == [*INTENTS, "refund_not_showing_up"]
+
+
+def test_image_run_with_decision(shared_data, tmp_path):
+    from bigmodel.core.train import train
+
+    task = SectorTask(name="screen", kind="image", label_map=LabelMap.from_names(["malignant", "benign"], positive="malignant"),
+                      model="timm_image_classifier", recipe=ImageRecipe, metrics=["auroc"],
+                      decision=HalfThreshold)
+    sector = SectorSpec(name="imaging", title="Imaging", tasks=[task])
+    out = train(sector, data=shared_data / "medmnist" / "breastmnist.npz", base_model="tf_efficientnet_lite0",
+                sets=["max_steps=2", "batch_size=16", "train_subset=48", "eval_subset=24", "metric_for_best_model=auroc"],
+                out=tmp_path / "img", quiet=True)
+    run = Run.load(out)
+    assert run.info["loader"] == "npz_images" and run.preprocessor().spec()["image_size"] == [32, 32]
+    assert run.decision["params"]["band"] == [0.4, 0.6] and run.decision["ref"].endswith(":HalfThreshold")
+    assert "auroc" in run.metrics()["test"] and run.metrics()["test"]["n"] == 24
+    inputs, labels = run.heldout()
+    assert len(inputs) == 24 and inputs[0].shape == (28, 28) and inputs[0].dtype == np.uint8
+    import torch
+
+    model = run.build_model()
+    with torch.no_grad():
+        logits = model(**{k: torch.from_numpy(v) for k, v in run.preprocessor()(inputs[:3]).items()})
+    assert logits.shape == (3, 2)
+
+
+def test_tabular_run(shared_data, tmp_path):
+    from bigmodel.core.train import train
+
+    columns = [f"a{i}" for i in range(1, 21)] + ["class"]
+    numeric = ["a2", "a5", "a8", "a11", "a13", "a16", "a18"]
+    options = {"delimiter": "whitespace", "columns": columns, "target": "class", "numeric": numeric,
+               "categorical": [c for c in columns[:-1] if c not in numeric], "label_names": {"1": "good", "2": "bad"},
+               "test_fraction": 0.2}
+    task = SectorTask(name="credit", kind="tabular", label_map=LabelMap.from_names(["good", "bad"], positive="bad"),
+                      model="tabular_mlp", recipe=TabularRecipe)
+    sector = SectorSpec(name="lending", title="Lending", tasks=[task])
+    out = train(sector, data=shared_data / "german_credit" / "german.data", loader="tabular_csv", loader_options=options,
+                sets=["max_steps=5", "batch_size=64", "learning_rate=0.01", "numeric_transform=quantile"],
+                base_model=None, out=tmp_path / "tab", quiet=True)
+    run = Run.load(out)
+    spec = run.preprocessor().spec()
+    assert spec["numeric"] == numeric and spec["numeric_transform"] == "quantile" and len(spec["vocabularies"]) == 13
+    assert run.info["counts"] == {"train": 720, "validation": 80, "test": 200}
+    assert run.metrics()["test"]["auroc"] is not None
+    inputs, labels = run.heldout()
+    assert set(inputs) == set(columns[:-1]) and len(labels) == 200
+    from bigmodel.core.evaluate import predict_proba
+
+    _, stored = run.predictions("test")
+    assert predict_proba(run.build_model(), run.preprocessor(), inputs).shape == (200, 2)
+    assert stored.shape == (200, 2)
