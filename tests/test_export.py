@@ -1,0 +1,321 @@
+"""ONNX export with the validation gate, on real MiniLM weights and real held-out banking77 texts.
+
+The run directories are written by hand through ``bigmodel.core.runs`` helpers (a fresh-head
+MiniLM classifier over 4 banking77 intents), so these tests need no training step.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from bigmodel.cli import cli
+
+TEXT_LABELS = ["card_arrival", "lost_or_stolen_card", "exchange_rate", "top_up_failed"]
+
+
+# -- building run directories (also used by test_predict.py) ----------------------------------
+
+
+def _finish_run(path: Path, *, kind: str, model, preprocessor, label_map, recipe: dict, builder: str,
+                rebuild_base: str | None, heldout, labels, decision: dict | None = None,
+                licences: dict | None = None) -> Path:
+    from safetensors.torch import save_model
+
+    from bigmodel.core.data import Split
+    from bigmodel.core.runs import save_heldout, write_json
+
+    path.mkdir(parents=True)
+    write_json(path / "run.json", {
+        "format": 1, "status": "complete", "sector": "testsector", "task": f"{kind}_task", "kind": kind,
+        "model": f"{kind}_model", "base": rebuild_base, "bigmodel_version": "0.1.0",
+        "licences": licences or {"model": "Apache-2.0", "data": "CC-BY-4.0"},
+    })
+    label_map.save(path / "label_map.json")
+    write_json(path / "recipe.json", {"values": recipe, "digest": "0123456789abcdef", "class": "Recipe"})
+    write_json(path / "model.json", {"builder": builder, "rebuild_base": rebuild_base, "rebuild_base_in_run": False})
+    save_model(model, str(path / "model.safetensors"))
+    preprocessor.save(path / "preprocess")
+    write_json(path / "metrics.json", {})
+    write_json(path / "environment.json", {})
+    (path / "README.md").write_text("test run\n")
+    if decision is not None:
+        write_json(path / "decision.json", decision)
+    split = Split(inputs=heldout, labels=np.asarray(labels, dtype=np.int64),
+                  sources=[f"heldout[{i}]" for i in range(len(labels))])
+    save_heldout(path / "heldout", kind, split, split_name="test")
+    return path
+
+
+def banking_texts(shared_data: Path, n_per_label: int, split: str = "test") -> tuple[list[str], list[int]]:
+    texts, labels, counts = [], [], dict.fromkeys(TEXT_LABELS, 0)
+    with open(shared_data / "banking77" / f"{split}.csv", newline="", encoding="utf-8") as fh:
+        for row in csv.DictReader(fh):
+            if row["category"] in counts and counts[row["category"]] < n_per_label:
+                counts[row["category"]] += 1
+                texts.append(row["text"])
+                labels.append(TEXT_LABELS.index(row["category"]))
+    return texts, labels
+
+
+def build_text_run(path: Path, minilm_path: Path, shared_data: Path, *, n_per_label: int = 12,
+                   decision: dict | None = None) -> Path:
+    """A MiniLM classifier (real weights) with real held-out banking77 texts.
+
+    The 4-label head is fitted in closed form (nearest class centroid of the pooled features of 16
+    training texts per label), which gives well-separated logits without a training loop.
+    """
+    import torch
+
+    from bigmodel.core.specs import LabelMap
+    from bigmodel.core.tasks.text import TextPreprocessor, build_model
+
+    torch.manual_seed(0)
+    label_map = LabelMap.from_names(TEXT_LABELS)
+    recipe = {"max_length": 32}
+    pre = TextPreprocessor.create(base=str(minilm_path), recipe=SimpleNamespace(**recipe), label_map=label_map)
+    model = build_model(label_map=label_map, recipe=SimpleNamespace(**recipe), base=str(minilm_path),
+                        preprocess=pre.spec(), pretrained=True)
+    train_texts, train_labels = banking_texts(shared_data, 16, split="train")
+    with torch.no_grad():
+        bert = model.model
+        arrays = pre(train_texts)
+        pooled = bert.bert(**{k: torch.from_numpy(v) for k, v in arrays.items()}).pooler_output
+        centre = pooled.mean(0)
+        ids = torch.tensor(train_labels)
+        centroids = torch.stack([pooled[ids == i].mean(0) - centre for i in range(len(TEXT_LABELS))])
+        bert.classifier.weight.copy_(centroids / centroids.norm(dim=1, keepdim=True) * 20)
+        bert.classifier.bias.copy_(-(bert.classifier.weight @ centre))
+    texts, labels = banking_texts(shared_data, n_per_label)
+    return _finish_run(path, kind="text", model=model, preprocessor=pre, label_map=label_map, recipe=recipe,
+                       builder="bigmodel.core.tasks.text:build_model", rebuild_base=str(minilm_path),
+                       heldout=texts, labels=labels, decision=decision)
+
+
+# -- fixtures ----------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def text_run(tmp_path_factory, minilm_path, shared_data) -> Path:
+    import torch
+
+    torch.set_num_threads(1)
+    return build_text_run(tmp_path_factory.mktemp("runs") / "text", minilm_path, shared_data)
+
+
+@pytest.fixture(scope="module")
+def fp32_export(text_run) -> Path:
+    from bigmodel.core.export import export_onnx
+
+    return export_onnx(text_run, echo=lambda line: None)
+
+
+# -- tests -------------------------------------------------------------------------------------
+
+
+def test_fp32_export_passes_gate_and_writes_report(fp32_export, text_run):
+    assert fp32_export == text_run / "export" / "model.onnx"
+    report = json.loads((text_run / "export" / "export_report.json").read_text())
+    assert report["passed"] is True
+    assert report["samples"] == 48
+    assert report["max_abs_logit_diff"] <= 1e-4
+    assert report["label_disagreements"] == 0
+    assert {1, 7, 32} <= set(report["batch_sizes"])
+    assert (text_run / "export" / "model.preprocess" / "tokenizer.json").is_file()
+    assert not [p for p in (text_run / "export").iterdir() if p.name.startswith(".")]  # no temp leftovers
+
+
+def test_exported_graph_has_dynamic_batch_and_sequence(fp32_export, text_run):
+    import onnxruntime as ort
+    import torch
+
+    from bigmodel.core.runs import Run
+
+    run = Run.load(text_run)
+    session = ort.InferenceSession(str(fp32_export), providers=["CPUExecutionProvider"])
+    for inp in session.get_inputs():
+        assert isinstance(inp.shape[0], str) and isinstance(inp.shape[1], str), inp.shape
+    texts, _ = run.heldout()
+    model, pre = run.build_model(), run.preprocessor()
+    for batch in (texts[:1], texts[3:10], ["hi", "my card has not arrived yet and I ordered it two weeks ago, where is it?"]):
+        arrays = pre(batch)
+        got = session.run(["logits"], arrays)[0]
+        with torch.inference_mode():
+            ref = model(**{k: torch.from_numpy(v) for k, v in arrays.items()}).numpy()
+        assert got.shape == (len(batch), 4)
+        np.testing.assert_allclose(got, ref, atol=1e-4)
+
+
+def test_inspect_round_trips_metadata(fp32_export, text_run):
+    result = CliRunner().invoke(cli, ["inspect", str(fp32_export), "--json"])
+    assert result.exit_code == 0, result.output
+    meta = json.loads(result.output)
+    assert meta["sector"] == "testsector" and meta["task"] == "text_task" and meta["kind"] == "text"
+    assert meta["label_map"]["id2label"] == {str(i): n for i, n in enumerate(TEXT_LABELS)}
+    assert meta["preprocess"]["max_length"] == 32 and meta["preprocess"]["tokenizer_file"] == "tokenizer.json"
+    assert meta["input_names"] == ["input_ids", "attention_mask", "token_type_ids"]
+    assert meta["recipe_digest"] == "0123456789abcdef"
+    assert meta["model_licence"] == "Apache-2.0" and meta["data_licence"] == "CC-BY-4.0"
+    assert meta["precision"] == "fp32" and int(meta["opset"]) >= 17
+    assert meta["bigmodel_version"]
+    plain = CliRunner().invoke(cli, ["inspect", str(fp32_export)])
+    assert plain.exit_code == 0 and "card_arrival" in plain.output and "testsector" in plain.output
+
+
+def test_inspect_rejects_a_file_without_metadata(tmp_path):
+    bad = tmp_path / "x.onnx"
+    bad.write_bytes(b"not an onnx file")
+    result = CliRunner().invoke(cli, ["inspect", str(bad)])
+    assert result.exit_code != 0 and "x.onnx" in result.output
+
+
+def test_int8_export_via_cli_reports_metric_change(text_run):
+    result = CliRunner().invoke(cli, ["export", "--onnx", str(text_run), "--quantize", "int8", "--optimize"])
+    assert result.exit_code == 0, result.output
+    assert "gate PASSED" in result.output and "macro-F1" in result.output
+    out = text_run / "export" / "model.int8.onnx"
+    report = json.loads((text_run / "export" / "model.int8.export_report.json").read_text())
+    assert report["passed"] and report["precision"] == "int8" and report["tolerance"] is None
+    assert report["label_disagreement_rate"] <= 0.01
+    assert set(report["metrics"]["change"]) == {"accuracy", "macro_f1"}
+    import onnx
+
+    ops = {n.op_type for n in onnx.load(str(out)).graph.node}
+    assert "MatMulInteger" in ops or "DynamicQuantizeMatMul" in ops, sorted(ops)
+    assert (text_run / "export" / "model.onnx").is_file()  # fp32 export left alone
+
+
+def test_corrupted_export_is_rejected_and_removed(text_run, monkeypatch, tmp_path):
+    import onnx
+    from onnx import numpy_helper
+
+    from bigmodel.core import export as export_mod
+
+    real = export_mod._torch_export
+
+    def corrupted(model, example, kind, path, opset):
+        real(model, example, kind, path, opset)
+        proto = onnx.load(str(path))
+        init = max(proto.graph.initializer, key=lambda t: int(np.prod(t.dims)) if t.data_type == 1 else 0)
+        weights = numpy_helper.to_array(init).copy()
+        weights += np.random.default_rng(0).normal(0, 0.05, weights.shape).astype(np.float32)  # noise on the largest weight
+        init.CopyFrom(numpy_helper.from_array(weights, init.name))
+        onnx.save(proto, str(path))
+
+    monkeypatch.setattr(export_mod, "_torch_export", corrupted)
+    out = tmp_path / "bad" / "model.onnx"
+    out.parent.mkdir()
+    out.write_bytes(b"stale file from an earlier export")
+    result = CliRunner().invoke(cli, ["export", "--onnx", str(text_run), "--out", str(out)])
+    assert result.exit_code != 0
+    assert "gate FAILED" in result.output and "validation gate failed" in result.output
+    assert "max |logit diff|" in result.output
+    assert not out.exists() and not (out.parent / "model.preprocess").exists()
+    report = json.loads((out.parent / "export_report.json").read_text())
+    assert report["passed"] is False and report["max_abs_logit_diff"] > 1e-4
+    assert sorted(p.name for p in out.parent.iterdir()) == ["export_report.json"]
+
+
+def test_export_rejects_bad_arguments(text_run, tmp_path):
+    runner = CliRunner()
+    r = runner.invoke(cli, ["export", "--onnx", str(text_run), "--quantize", "int4"])
+    assert r.exit_code != 0 and "int4" in r.output
+    r = runner.invoke(cli, ["export", "--onnx", str(text_run), "--fp16", "--quantize", "int8"])
+    assert r.exit_code != 0 and "--fp16" in r.output
+    r = runner.invoke(cli, ["export", "--onnx", str(text_run), "--out", str(tmp_path / "m.bin")])
+    assert r.exit_code != 0 and ".onnx" in r.output
+    r = runner.invoke(cli, ["export", "--onnx", str(tmp_path / "nope")])
+    assert r.exit_code != 0 and "nope" in r.output
+
+
+def build_tabular_run(path: Path, shared_data: Path, n: int = 64) -> tuple[Path, list[dict]]:
+    """A fresh tabular MLP over real German-credit rows; returns the run and raw string rows."""
+    import torch
+
+    from bigmodel.core.data import Split
+    from bigmodel.core.specs import LabelMap
+    from bigmodel.core.tasks.tabular import TabularPreprocessor, build_mlp
+
+    torch.manual_seed(0)
+    lines = (shared_data / "german_credit" / "german.data").read_text().split("\n")
+    rows = [line.split() for line in lines if line.strip()][: n + 200]
+    names = [f"a{i + 1}" for i in range(20)]
+    raw = [dict(zip(names, r[:20])) for r in rows]
+    columns = {name: (np.array([r[name] for r in raw], dtype=object) if raw[0][name].startswith("A")
+                      else np.array([float(r[name]) for r in raw])) for name in names}
+    labels = np.array([int(r[20]) - 1 for r in rows], dtype=np.int64)
+    label_map = LabelMap.from_names(["good", "bad"], positive="bad")
+    pre = TabularPreprocessor()
+    pre.fit(Split(inputs={k: v[200:] for k, v in columns.items()}, labels=labels[200:], sources=[]))
+    recipe = {"hidden_size": 16, "num_layers": 1, "dropout": 0.0, "embedding_dim": 4}
+    model = build_mlp(label_map=label_map, recipe=SimpleNamespace(**recipe), base=None, preprocess=pre.spec())
+    run = _finish_run(path, kind="tabular", model=model, preprocessor=pre, label_map=label_map, recipe=recipe,
+                      builder="bigmodel.core.tasks.tabular:build_mlp", rebuild_base=None,
+                      heldout={k: v[:n] for k, v in columns.items()}, labels=labels[:n])
+    return run, raw[:n]
+
+
+def test_tabular_export_and_predict_from_raw_rows(tmp_path, shared_data):
+    import bigmodel
+    from bigmodel.core.export import export_onnx
+
+    run, raw_rows = build_tabular_run(tmp_path / "tab", shared_data)
+    out = export_onnx(run, quantize="int8", echo=lambda line: None)
+    assert json.loads((out.parent / "model.int8.export_report.json").read_text())["passed"]
+    fp32 = export_onnx(run, echo=lambda line: None)
+    predictor = bigmodel.load(str(fp32), provider="cpu", batch_size=7)
+    results = predictor.predict(raw_rows[:9])  # string values, as read from a file
+    from bigmodel.core.runs import Run
+
+    loaded = Run.load(run)
+    import torch
+
+    inputs, _ = loaded.heldout()
+    with torch.inference_mode():
+        arrays = loaded.preprocessor()({k: v[:9] for k, v in inputs.items()})
+        logits = loaded.build_model()(**{k: torch.from_numpy(v) for k, v in arrays.items()}).numpy()
+    assert [r["label"] for r in results] == [["good", "bad"][i] for i in logits.argmax(1)]
+    row = {**raw_rows[0], "a5": ""}  # a missing numeric value is allowed
+    assert predictor.predict([row])[0]["label"] in ("good", "bad")
+    with pytest.raises(ValueError, match="a3"):
+        predictor.predict([{k: v for k, v in raw_rows[0].items() if k != "a3"}])
+
+
+def test_image_export_with_timm_backbone(tmp_path, shared_data):
+    import torch
+    from PIL import Image
+
+    import bigmodel
+    from bigmodel.core.export import export_onnx
+    from bigmodel.core.specs import LabelMap
+    from bigmodel.core.tasks.image import ImagePreprocessor, build_model
+
+    torch.manual_seed(0)
+    data = np.load(shared_data / "medmnist" / "breastmnist.npz")
+    images, labels = list(data["test_images"][:24]), data["test_labels"][:24].astype(np.int64)
+    label_map = LabelMap.from_names(["malignant", "normal_benign"])
+    pre = ImagePreprocessor(image_size=(32, 32), channels=3, mean=[0.5] * 3, std=[0.5] * 3)
+    recipe = {"image_size": 32}
+    model = build_model(label_map=label_map, recipe=SimpleNamespace(**recipe), base="tf_efficientnet_lite0",
+                        preprocess=pre.spec(), pretrained=False)
+    run = _finish_run(tmp_path / "img", kind="image", model=model, preprocessor=pre, label_map=label_map,
+                      recipe=recipe, builder="bigmodel.core.tasks.image:build_model",
+                      rebuild_base="tf_efficientnet_lite0", heldout=images, labels=labels)
+    out = export_onnx(run, echo=lambda line: None)
+    report = json.loads((out.parent / "export_report.json").read_text())
+    assert report["passed"] and report["max_abs_logit_diff"] <= 1e-4
+    png = tmp_path / "x.png"
+    Image.fromarray(images[0]).save(png)
+    predictor = bigmodel.load(str(out), provider="cpu")
+    from_file = predictor.predict([str(png)])[0]
+    from_array = predictor.predict([images[0]])[0]
+    assert from_file["label"] == from_array["label"] and abs(from_file["score"] - from_array["score"]) < 1e-6
+    result = CliRunner().invoke(cli, ["predict", str(out), str(png), "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)[0]["label"] == from_file["label"]
