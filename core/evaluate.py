@@ -143,4 +143,8 @@ def evaluate(run: str | os.PathLike | Run, *, data: str | os.PathLike | None = N
     all_metrics[key] = metrics
     write_json(run.path / "metrics.json", all_metrics)
     write_charts(run.path, key, labels, proba, run.label_map.names)
+    if info.get("report") and data is None:
+        from .train import run_report
+
+        run_report(run.path, info["report"])
     return metrics

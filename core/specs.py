@@ -344,6 +344,11 @@ class SectorTask(_Spec):
         description="'module:object' with fit(val_labels, val_proba, label_map, recipe) -> dict and "
         "apply(proba, params, label_map) -> list[dict]: operating point chosen on validation",
     )
+    report: str | Callable[..., Any] | None = Field(
+        default=None,
+        description="'module:function' (run_dir: Path) -> None writing the sector's reports of a finished run "
+        "(baselines measured on the same split, charts); called after train and after evaluate",
+    )
 
     @model_validator(mode="after")
     def _presets_valid(self) -> "SectorTask":

@@ -365,6 +365,7 @@ def train(
         "recipe_digest": recipe_record["digest"],
         "metrics": list(task_spec.metrics),
         "decision": callable_ref(task_spec.decision) if task_spec.decision is not None else None,
+        "report": callable_ref(task_spec.report) if task_spec.report is not None else None,
         "counts": {k: len(v) for k, v in splits.items()},
         "subsets": bool(recipe.train_subset or recipe.eval_subset),
         "status": "training",
@@ -465,6 +466,10 @@ def train(
         class_weights=_class_weights(recipe, splits["train"].labels, label_map),
         label_smoothing=recipe.label_smoothing,
     )
+    if quiet:
+        from transformers.trainer_callback import PrinterCallback
+
+        trainer.remove_callback(PrinterCallback)  # it prints log dicts even with disable_tqdm
     checkpoint = None
     if resume:
         checkpoint = get_last_checkpoint(str(partial / "checkpoints")) if (partial / "checkpoints").is_dir() else None
@@ -547,9 +552,20 @@ def train(
         shutil.rmtree(partial / "checkpoints")  # optimizer states are not part of a finished run
     final = finalize(partial, out_dir, overwrite=overwrite)
     say(f"run written to {final}")
+    if task_spec.report is not None:
+        run_report(final, callable_ref(task_spec.report))
     for name, values in metrics.items():
         say(f"  {name}: " + ", ".join(f"{k} {_fmt(v)}" for k, v in values.items() if isinstance(v, float)))
     return final
+
+
+def run_report(run_dir: Path, ref: str) -> None:
+    """Call the sector's report on a finished run; a failure names the run and how to retry."""
+    try:
+        resolve_callable(ref)(run_dir)
+    except Exception as exc:
+        raise RunError(f"{run_dir}: the run is complete but the sector report {ref} failed "
+                           f"({type(exc).__name__}: {exc}); retry with `bigmodel evaluate {run_dir}`") from exc
 
 
 class _Say:
