@@ -11,7 +11,7 @@ import numpy as np
 
 from .runs import Run, RunError, read_json, save_predictions, write_json
 
-__all__ = ["predict_proba", "split_metrics", "write_charts", "evaluate"]
+__all__ = ["predict_proba", "split_metrics", "write_charts", "evaluate", "run_source"]
 
 
 def predict_proba(model: Any, preprocessor: Any, inputs: Any, *, batch_size: int = 64, device: Any = None) -> np.ndarray:
@@ -63,7 +63,7 @@ def write_charts(directory: Path, key: str, y_true: np.ndarray, proba: np.ndarra
     ]
 
 
-def _run_source(run: Run) -> Any:
+def run_source(run: Run) -> Any:
     """The data a run was trained on: its registered dataset, or the local path it was given."""
     info = run.info
     if info.get("data_path"):
@@ -104,7 +104,7 @@ def evaluate(run: str | os.PathLike | Run, *, data: str | os.PathLike | None = N
     run = run if isinstance(run, Run) else Run.load(run)
     info = run.info
     if data is None:
-        source: Any = _run_source(run)
+        source: Any = run_source(run)
         options = info.get("loader_options") or None
         key = split or "test"
     else:

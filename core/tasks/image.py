@@ -18,7 +18,7 @@ import numpy as np
 from ..specs import LabelMap
 from .base import Preprocessor, resolve_base
 
-__all__ = ["ImagePreprocessor", "PREPROCESSOR", "build_model", "DEFAULT_IMAGE_SIZE", "WEIGHT_SUFFIXES"]
+__all__ = ["ImagePreprocessor", "PREPROCESSOR", "build_model", "init_head", "DEFAULT_IMAGE_SIZE", "WEIGHT_SUFFIXES"]
 
 DEFAULT_IMAGE_SIZE = 224
 WEIGHT_SUFFIXES = (".safetensors", ".pth", ".pt", ".bin", ".ckpt")
@@ -278,6 +278,22 @@ def _load_backbone(backbone: Any, path: Path, mapping: str) -> None:
     backbone.load_state_dict(state, strict=True)
 
 
+def init_head(model: Any) -> None:
+    """A small fresh classifier head: N(0, 0.01) weights, zero bias.
+
+    timm's EfficientNet init draws head weights from U(±1/sqrt(num_classes)) (±0.71 for two classes),
+    which puts the first logits near ±30 and the first loss near 10; a small head starts at chance.
+    """
+    import torch
+
+    head = model.get_classifier()
+    if isinstance(head, torch.nn.Linear):
+        with torch.no_grad():
+            head.weight.normal_(0.0, 0.01)
+            if head.bias is not None:
+                head.bias.zero_()
+
+
 def build_model(*, label_map: LabelMap, recipe: Any, base: str | None, preprocess: dict, pretrained: bool = True):
     """A timm classifier taking ``pixel_values`` (NCHW float32) and returning logits.
 
@@ -299,6 +315,7 @@ def build_model(*, label_map: LabelMap, recipe: Any, base: str | None, preproces
         model.reset_classifier(len(label_map))
     else:
         model = timm.create_model(name, pretrained=pretrained, num_classes=len(label_map), in_chans=channels, drop_rate=dropout)
+    init_head(model)
 
     class ImageClassifier(torch.nn.Module):
         """forward(pixel_values) -> logits (batch, num_labels)."""

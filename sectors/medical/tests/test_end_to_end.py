@@ -1,0 +1,165 @@
+"""A short real fine-tune on BreastMNIST: train -> evaluate -> export -> predict on PNG and DICOM, and bad inputs.
+
+One module-scoped run (64 training images at 32 px, 6 optimizer steps, 1 CPU thread) is shared by the tests.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytestmark = pytest.mark.slow
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("timm")
+
+TINY = ["train_subset=64", "eval_subset=40", "max_steps=6", "batch_size=16", "image_size=32",
+        "eval_strategy=steps", "eval_steps=3", "early_stopping_patience=0"]
+
+
+def _cli(*args: str) -> str:
+    from click.testing import CliRunner
+
+    from bigmodel.cli import cli
+
+    result = CliRunner().invoke(cli, list(args), catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return result.stdout  # messages such as the provider line go to stderr
+
+
+@pytest.fixture(scope="module")
+def breast_npz() -> Path:
+    from bigmodel.testing import find_shared_data
+
+    shared = find_shared_data()
+    if shared is None:
+        pytest.skip("real data sets not found: set BIGMODEL_SHARED_DATA to the shared/data directory")
+    return shared / "medmnist" / "breastmnist.npz"
+
+
+@pytest.fixture(scope="module")
+def run_dir(breast_npz, tmp_path_factory) -> Path:
+    from bigmodel.core import reset
+
+    reset()
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    out = tmp_path_factory.mktemp("medical") / "breast"
+    try:
+        sets = [a for s in TINY for a in ("--set", s)]
+        _cli("train", "medical", "--task", "breast_screening", "--data", str(breast_npz), "--preset", "demo",
+             *sets, "--out", str(out), "--seed", "0", "--quiet")
+        _cli("evaluate", str(out))
+        _cli("export", "--onnx", str(out))
+    finally:
+        torch.set_num_threads(threads)
+    return out
+
+
+def test_run_has_screening_metrics_and_operating_point(run_dir):
+    decision = json.loads((run_dir / "decision.json").read_text())
+    params = decision["params"]
+    assert decision["ref"] == "bigmodel_medical.decision:screening"
+    assert params["positive"] == "malignant" and params["validation_sensitivity"] >= 0.9
+    test = json.loads((run_dir / "metrics.json").read_text())["test"]
+    op = test["operating_point"]
+    assert op["threshold"] == pytest.approx(params["threshold"])
+    assert {"sensitivity", "specificity", "ppv", "npv"} <= set(op)
+    assert op["tp"] + op["fn"] == 11  # 40 stratified test images, 42/156 malignant
+    ci = test["auroc_ci"]
+    assert ci["ci_low"] <= test["auroc"] <= ci["ci_high"]
+    assert ci["auroc"] == pytest.approx(test["auroc"])
+
+
+def test_roc_chart_is_written_by_the_sector_report(run_dir):
+    # SectorTask.report (charts:roc_for_run) ran after train and evaluate
+    png = run_dir / "roc_test.png"
+    assert png.read_bytes()[:4] == b"\x89PNG"
+    from bigmodel_medical.charts import roc_for_run
+
+    assert roc_for_run(run_dir) == [png]
+
+
+def test_onnx_metadata_carries_decision_and_preprocessing(run_dir):
+    from bigmodel.core.export import read_metadata
+
+    meta = read_metadata(run_dir / "export" / "model.onnx")
+    assert meta["decision"]["params"]["positive"] == "malignant"
+    assert meta["preprocess"]["image_size"] == [32, 32] and meta["preprocess"]["mean"] == [0.5, 0.5, 0.5]
+    assert meta["label_map"]["positive"] == "malignant"
+    report = json.loads((run_dir / "export" / "export_report.json").read_text())
+    assert report["passed"]
+
+
+def _png(path: Path, array: np.ndarray) -> Path:
+    from PIL import Image
+
+    Image.fromarray(array).save(path)
+    return path
+
+
+def test_predict_png_and_dicom_through_onnx(run_dir, breast_npz, tmp_path):
+    from pydicom.data import get_testdata_file
+
+    import bigmodel
+
+    with np.load(breast_npz) as data:
+        image = data["test_images"][0]
+    png = _png(tmp_path / "case.png", image)
+    ct = get_testdata_file("CT_small.dcm")  # grey CT, 128x128, rescale slope/intercept
+    us = get_testdata_file("US1_UNCR.dcm")  # colour ultrasound, 480x640x3
+    predictor = bigmodel.load(str(run_dir / "export" / "model.onnx"))
+    rows = predictor.predict([str(png), ct, us])
+    assert len(rows) == 3
+    for row in rows:
+        assert row["label"] in ("malignant", "normal_or_benign")
+        assert row["decision"] in ("malignant", "normal_or_benign")
+        assert isinstance(row["refer"], bool) and 0.0 <= row["positive_score"] <= 1.0
+    # the PNG's score through ONNX equals PyTorch's on the same array
+    from bigmodel.core.evaluate import predict_proba
+    from bigmodel.core.runs import Run
+
+    run = Run.load(run_dir)
+    torch_p = predict_proba(run.build_model(), run.preprocessor(), [image])[0, 0]
+    assert rows[0]["positive_score"] == pytest.approx(float(torch_p), abs=1e-4)
+
+    out = _cli("predict", str(run_dir / "export" / "model.onnx"), str(png), ct, "--json")
+    cli_rows = json.loads(out)
+    assert [r["decision"] for r in cli_rows] == [r["decision"] for r in rows[:2]]
+
+
+def test_bad_inputs_give_clear_errors(run_dir, tmp_path):
+    from pydicom.data import get_testdata_file
+
+    import bigmodel
+
+    predictor = bigmodel.load(str(run_dir / "export" / "model.onnx"))
+    not_image = tmp_path / "notes.png"
+    not_image.write_text("this is not an image\n")
+    with pytest.raises(ValueError, match=r"notes\.png: cannot read the image"):
+        predictor.predict([str(not_image)])
+    no_pixels = get_testdata_file("rtplan.dcm")  # an RT plan: DICOM without pixel data
+    with pytest.raises(ValueError, match=r"rtplan\.dcm: DICOM has no pixel data"):
+        predictor.predict([no_pixels])
+    two_channels = np.zeros((28, 28, 2), dtype=np.uint8)
+    with pytest.raises(ValueError, match="2 channels, but the model takes 3"):
+        predictor.predict([two_channels])
+
+
+def test_value_factors_are_measured_from_the_run(run_dir):
+    from bigmodel.core import get_registry
+    from bigmodel.core.value import measured_items
+
+    items, not_applicable = measured_items(run_dir, get_registry())
+    by_name = {i.name: i for i in items}
+    assert set(by_name) == {"auroc_gain_over_pixel_logreg", "sensitivity_at_reference_specificity", "calibration",
+                            "auroc_interval_width", "inference_cost_per_1000_studies"}
+    for item in items:
+        assert 0.0 <= item.value <= 1.0 and item.kind == "measured"
+    assert "raw-pixel logistic regression" in by_name["auroc_gain_over_pixel_logreg"].evidence
+    assert "medical_value.json" in by_name["inference_cost_per_1000_studies"].evidence
+    cached = json.loads((run_dir / "medical_value.json").read_text())
+    assert cached["pixel_logreg"]["n_train"] == 64 and cached["pixel_logreg"]["n_test"] == 40

