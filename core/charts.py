@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["confusion_matrix_png", "reliability_png", "training_curve_png"]
+__all__ = ["confusion_matrix_png", "reliability_png", "training_curve_png", "save_png"]
 
 
 def _figure(width: float = 6.0, height: float = 5.0):
@@ -21,14 +21,19 @@ def _figure(width: float = 6.0, height: float = 5.0):
     return plt, plt.figure(figsize=(width, height), dpi=100)
 
 
-def _save(plt: Any, fig: Any, path: str | Path) -> Path:
+def save_png(fig: Any, path: str | Path, **savefig: Any) -> Path:
+    """Write ``fig`` to ``path`` as PNG through a temporary file and a rename, then close it.
+
+    Every chart of bigmodel and its sectors goes through here, so a reader never sees half a PNG.
+    """
+    import matplotlib.pyplot as plt
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".png", dir=path.parent)
     os.close(fd)
     try:
-        fig.tight_layout()
-        fig.savefig(tmp, format="png")
+        fig.savefig(tmp, format="png", **savefig)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -36,6 +41,11 @@ def _save(plt: Any, fig: Any, path: str | Path) -> Path:
     finally:
         plt.close(fig)
     return path
+
+
+def _save(plt: Any, fig: Any, path: str | Path) -> Path:
+    fig.tight_layout()
+    return save_png(fig, path)
 
 
 def confusion_matrix_png(path: str | Path, cm: np.ndarray, names: list[str], *, title: str = "Confusion matrix") -> Path:

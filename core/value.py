@@ -21,7 +21,6 @@ import json
 import math
 import numbers
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
@@ -623,18 +622,9 @@ def write_chart(results: Sequence[RunValue], path: str | os.PathLike) -> Path:
     ax.set_title(FORMULA)
     ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=3, frameon=False)
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".png", dir=path.parent)
-    os.close(fd)
-    try:
-        fig.savefig(tmp, format="png", dpi=120)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    finally:
-        plt.close(fig)
-    return path
+    from .charts import save_png
+
+    return save_png(fig, path, dpi=120)
 
 
 def run_labels(results: Sequence[RunValue]) -> list[str]:

@@ -249,15 +249,13 @@ def _load_backbone(backbone: Any, path: Path, mapping: str) -> None:
     target = backbone.state_dict()
     source = _read_state_dict(path)
     if mapping == "names":
-        head = {k for k in source if k not in target}
         missing = [k for k in target if k not in source]
         if missing:
             raise ValueError(
                 f"{path}: checkpoint lacks {len(missing)} backbone tensors (first: {missing[0]!r}); "
                 "if it names them differently but in the same order, set recipe checkpoint_mapping='order'"
             )
-        state = {k: source[k] for k in target}
-        del head
+        state = {k: source[k] for k in target}  # extra tensors (the old head) are dropped
     elif mapping == "order":
         items = list(source.items())
         if len(items) < len(target):

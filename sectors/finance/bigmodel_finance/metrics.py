@@ -110,23 +110,9 @@ def expected_cost(y_true: Any, proba: Any, label_map: Any, **context: Any) -> di
 
 
 def _save(fig: Any, path: Path) -> Path:
-    import os
-    import tempfile
+    from bigmodel.core.charts import save_png
 
-    import matplotlib.pyplot as plt
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".png", dir=path.parent)
-    os.close(fd)
-    try:
-        fig.savefig(tmp, dpi=110, bbox_inches="tight")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    finally:
-        plt.close(fig)
-    return path
+    return save_png(fig, path, dpi=110, bbox_inches="tight")
 
 
 def score_distribution_png(y: Any, p: Any, path: str | Path, *, threshold: float | None = None,

@@ -15,7 +15,6 @@ Binary screening metrics score the label map's *positive* class (``LabelMap.posi
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -319,14 +318,9 @@ def write_roc_png(
         ax.set_title(title or f"ROC: {label_map.positive} (n={y01.size}, {int(y01.sum())} positive)")
         ax.legend(loc="lower right", fontsize=7)
         fig.tight_layout()
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".png", dir=path.parent)
-        os.close(fd)
-        try:
-            fig.savefig(tmp, format="png")
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-    finally:
+    except BaseException:
         plt.close(fig)
-    return path
+        raise
+    from bigmodel.core.charts import save_png
+
+    return save_png(fig, path)
