@@ -2,7 +2,8 @@
 
 Random init from a ``BertConfig`` (no download). The run directory is written by hand in a
 temporary folder, exported with ``export_onnx(..., fp16=True, optimize=True)`` (the gated
-export), served by :class:`bigmodel.core.predict.Predictor` with ``provider="cuda"`` (IO binding),
+export: TorchScript exporter with eager attention, onnxruntime's BERT fusions with the config's
+heads and hidden size, fp16; the fused operators are printed and an unfused graph fails), served by :class:`bigmodel.core.predict.Predictor` with ``provider="cuda"`` (IO binding),
 and compared with PyTorch eager fp16 on the same card, in one run. Target: <= 2.3 ms per batch on
 an H200 and >= 4x faster than eager fp16. Needs onnxruntime-gpu and a CUDA build of torch; exits
 with a message (code 2) where CUDA is missing.
@@ -92,7 +93,7 @@ def main() -> int:
     if "CUDAExecutionProvider" not in ort.get_available_providers():
         print(f"gpu_predict.py: onnxruntime {ort.__version__} has no CUDAExecutionProvider; install onnxruntime-gpu")
         return 2
-    from bigmodel.core.export import export_onnx
+    from bigmodel.core.export import export_onnx, report_path_for
     from bigmodel.core.predict import Predictor
     from bigmodel.core.providers import run_with_binding
     from bigmodel.core.runs import Run
@@ -102,7 +103,12 @@ def main() -> int:
         run = Run.load(run_dir)
         t0 = time.perf_counter()
         onnx_path = export_onnx(run, fp16=True, optimize=True, max_samples=128)
-        print(f"export --fp16 --optimize: {time.perf_counter() - t0:.1f} s")
+        report = json.loads(report_path_for(onnx_path).read_text())
+        print(f"export --fp16 --optimize: {time.perf_counter() - t0:.1f} s, {report['exporter']} exporter, fused: "
+              f"{report['fused_operators'] or 'none'}")
+        if "Attention" not in report["fused_operators"]:
+            print("gpu_predict.py: the export fused no Attention; the ONNX graph is not the optimised one")
+            return 1
         predictor = Predictor.load(onnx_path, provider="cuda", batch_size=args.batch)
         print(f"provider: {predictor.provider}")
         texts, _ = run.heldout()
@@ -139,6 +145,7 @@ def main() -> int:
             eager_ms = timed(lambda: model(**tensors), torch.cuda.synchronize)
             diff = float(np.abs(model(**tensors).float().cpu().numpy() - run_with_binding(session, arrays)).max())
         result = {"device": torch.cuda.get_device_name(0), "batch": args.batch, "seq_len": args.seq_len,
+                  "fused_operators": report["fused_operators"],
                   "ort_fp16_iobinding_ms": ort_ms, "ort_fp16_with_host_copies_ms": full_ms,
                   "torch_eager_fp16_ms": eager_ms, "speedup": eager_ms / ort_ms, "max_abs_logit_diff": diff,
                   "targets": {"ms<=2.3": ort_ms <= 2.3, "speedup>=4": eager_ms / ort_ms >= 4}}

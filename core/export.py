@@ -1,8 +1,10 @@
 """``bigmodel export --onnx``: a run directory -> a validated ONNX file with embedded metadata.
 
-Steps: rebuild the trained torch model from the run, export it with ``torch.onnx.export`` (the
-dynamo exporter, an example batch of real held-out samples, a dynamic batch axis and, for text,
-a dynamic sequence axis), optionally optimise (onnxruntime's transformer optimizer), convert to
+Steps: rebuild the trained torch model from the run, export it with ``torch.onnx.export`` (an
+example batch of real held-out samples, a dynamic batch axis and, for text, a dynamic sequence
+axis; the TorchScript exporter with eager attention for BERT-like text models, so onnxruntime's
+optimizer fuses them, the dynamo exporter for the rest), optionally optimise (onnxruntime's
+transformer optimizer with the config's heads and hidden size), convert to
 fp16 or quantise to int8 (onnxruntime's dynamic quantization), embed the metadata, then run the
 **validation gate**: PyTorch and ONNX Runtime on the run's real held-out samples, in batches of
 1, 7 and 32. The output is published only when the gate passes; a failing gate removes it and
@@ -15,13 +17,14 @@ Module-level imports are light; torch and onnxruntime load inside the functions.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import json
 import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import numpy as np
 
@@ -39,6 +42,9 @@ __all__ = [
     "report_path_for",
     "read_metadata",
     "decode_metadata",
+    "convert",
+    "transformer_shape",
+    "TORCHSCRIPT_OPSET",
 ]
 
 # max |logit difference| per precision (int8 is judged by label agreement alone)
@@ -46,6 +52,9 @@ TOLERANCES: dict[str, float | None] = {"fp32": 1e-4, "fp16": 2e-2, "int8": None}
 # largest share of held-out samples whose predicted label may differ from PyTorch's
 MAX_DISAGREEMENT = {"fp32": 0.001, "fp16": 0.001, "int8": 0.01}
 GATE_BATCH_SIZES = (1, 7, 32)  # the first batch holds 1 sample, the second 7, then 32 each
+# opset of the TorchScript exporter used for transformer text models (Attention fusion is tested there)
+TORCHSCRIPT_OPSET = 17
+TORCHSCRIPT_MAX_OPSET = 20
 JSON_METADATA_KEYS = ("label_map", "preprocess", "decision", "input_names", "output_names")
 _TRANSFORMER_TYPES = {"bert", "roberta", "xlm-roberta", "distilbert", "electra", "camembert", "deberta",
                       "deberta-v2", "mpnet", "albert", "ernie", "xlm", "longformer"}
@@ -158,21 +167,43 @@ def _embed_metadata(path: Path, meta: dict[str, str]) -> int:
 # -- torch -> onnx -----------------------------------------------------------------------------
 
 
-def _torch_export(model: Any, example: dict[str, np.ndarray], kind: str, path: Path, opset: int | None) -> None:
-    """``torch.onnx.export`` with the dynamo exporter: dynamic batch (and sequence for text)."""
+def _torch_export(model: Any, example: dict[str, np.ndarray], kind: str, path: Path, opset: int | None,
+                 *, transformer: bool = False) -> None:
+    """``torch.onnx.export``: dynamic batch (and sequence for text).
+
+    Hugging Face text transformers (``transformer=True``) go through the TorchScript exporter with
+    the model switched to eager attention for the export (see :func:`_eager_attention`): that graph
+    is the one onnxruntime's BERT optimizer fuses into EmbedLayerNormalization, Attention (which
+    quantises to QAttention), SkipLayerNormalization and BiasGelu. Everything else goes through the
+    dynamo exporter. docs/export-and-serving.md says why.
+    """
     import torch
 
     names = list(example)
     kwargs = {name: torch.from_numpy(np.ascontiguousarray(array)) for name, array in example.items()}
+    model.eval()
+    import warnings
+
+    if transformer:
+        axes = {name: ({0: "batch", 1: "seq"} if kwargs[name].dim() == 2 else {0: "batch"}) for name in names}
+        with _eager_attention(model), warnings.catch_warnings(), torch.inference_mode(False), torch.no_grad():
+            # a deliberate choice (see docs/export-and-serving.md), not something the user must act on
+            warnings.filterwarnings("ignore", message="You are using the legacy TorchScript-based ONNX export")
+            warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)
+            # transformers' mask code indexes with aranges (never negative), which this warning is about
+            warnings.filterwarnings("ignore", message="Exporting aten::index operator of advanced indexing")
+            torch.onnx.export(
+                model, tuple(kwargs[name] for name in names), str(path), input_names=names,
+                output_names=["logits"], dynamic_axes=axes, opset_version=opset or TORCHSCRIPT_OPSET,
+                dynamo=False, do_constant_folding=True,
+            )
+        return
     batch = torch.export.Dim("batch")
     seq = torch.export.Dim("seq")
     dynamic = {
         name: ({0: batch, 1: seq} if kind == "text" and kwargs[name].dim() == 2 else {0: batch})
         for name in names
     }
-    model.eval()
-    import warnings
-
     with warnings.catch_warnings():
         # "axis name ... will not be used": the exporter names shared dims itself
         warnings.filterwarnings("ignore", message=".*axis name.*")
@@ -185,18 +216,48 @@ def _torch_export(model: Any, example: dict[str, np.ndarray], kind: str, path: P
     program.save(str(path))
 
 
-def _optimize(src: Path, dst: Path, *, transformer: bool, fp16: bool) -> None:
+@contextlib.contextmanager
+def _eager_attention(model: Any) -> Iterator[None]:
+    """Switch every Hugging Face model inside ``model`` to eager attention, and back afterwards.
+
+    transformers 5 defaults to ``scaled_dot_product_attention``, which the TorchScript exporter
+    writes as a pattern onnxruntime's BERT optimizer does not recognise; the eager
+    (matmul-softmax-matmul) attention computes the same function and fuses into ``Attention``.
+    """
+    switched = []
+    for module in model.modules():
+        config = getattr(module, "config", None)
+        current = getattr(config, "_attn_implementation", None)
+        if hasattr(module, "set_attn_implementation") and current not in (None, "eager"):
+            module.set_attn_implementation("eager")
+            switched.append((module, current))
+    try:
+        yield
+    finally:
+        for module, previous in reversed(switched):
+            module.set_attn_implementation(previous)
+
+
+def _optimize(src: Path, dst: Path, *, transformer: bool, fp16: bool, num_heads: int = 0,
+              hidden_size: int = 0) -> dict[str, int]:
     """onnxruntime's transformer optimizer (fusions) for transformer text models, its basic
-    graph optimizations otherwise; ``fp16`` converts weights keeping fp32 inputs/outputs."""
+    graph optimizations otherwise; ``fp16`` converts weights keeping fp32 inputs/outputs.
+
+    ``num_heads``/``hidden_size`` come from the model's config (0 lets onnxruntime guess them from
+    the graph). Returns the fused-operator counts (only those found; empty when not a transformer).
+    """
     from onnxruntime.transformers.optimizer import optimize_model
 
     if transformer:
-        optimized = optimize_model(str(src), model_type="bert", num_heads=0, hidden_size=0)
+        optimized = optimize_model(str(src), model_type="bert", num_heads=num_heads, hidden_size=hidden_size)
+        fused = {op: int(n) for op, n in optimized.get_fused_operator_statistics().items() if n}
     else:
         optimized = optimize_model(str(src), model_type="bert", opt_level=1, only_onnxruntime=True)
+        fused = {}
     if fp16:
         optimized.convert_float_to_float16(keep_io_types=True)
     optimized.save_model_to_file(str(dst))
+    return fused
 
 
 def _to_fp16(src: Path, dst: Path) -> None:
@@ -209,45 +270,66 @@ def _to_fp16(src: Path, dst: Path) -> None:
 
 
 def _quantize_int8(src: Path, dst: Path) -> None:
+    """Dynamic int8 quantisation: signed int8 weights, per tensor (the fastest of QInt8/QUInt8 and
+    per-tensor/per-channel on the CPU benchmark; fused Attention becomes QAttention). The fused
+    contrib ops carry no type information, hence ``DefaultTensorType``."""
+    import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    quantize_dynamic(str(src), str(dst), weight_type=QuantType.QInt8)
+    quantize_dynamic(str(src), str(dst), weight_type=QuantType.QInt8, per_channel=True, reduce_range=True,
+                     extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
+
+
+def transformer_shape(run: Any) -> dict[str, Any] | None:
+    """``{"model_type", "num_heads", "hidden_size"}`` of a BERT-like text model (what onnxruntime's
+    'bert' optimizer fuses), read from the run's HF config; None for any other model."""
+    if run.kind != "text":
+        return None
+    try:
+        model_info = run.model_info()
+    except (ValueError, FileNotFoundError):
+        return None
+    base = model_info.get("rebuild_base")
+    if base and model_info.get("rebuild_base_in_run"):
+        base = str(run.path / base)
+    config_path = Path(str(base)) / "config.json" if base else None
+    if config_path is None or not config_path.is_file():
+        return None
+    try:
+        config = json.loads(config_path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise ExportError(f"{config_path}: not valid JSON ({exc})") from None
+    if config.get("model_type", "") not in _TRANSFORMER_TYPES:
+        return None
+    return {"model_type": config["model_type"], "num_heads": int(config.get("num_attention_heads") or 0),
+            "hidden_size": int(config.get("hidden_size") or 0)}
 
 
 def _is_transformer_text(run: Any) -> bool:
     """Whether the run's text model is BERT-like (what onnxruntime's 'bert' optimizer fuses)."""
-    if run.kind != "text":
-        return False
-    try:
-        model_info = run.model_info()
-    except (ValueError, FileNotFoundError):
-        return False
-    base = model_info.get("rebuild_base")
-    if base and model_info.get("rebuild_base_in_run"):
-        base = str(run.path / base)
-    config = Path(str(base)) / "config.json" if base else None
-    if config is None or not config.is_file():
-        return False
-    model_type = json.loads(config.read_text(encoding="utf-8")).get("model_type", "")
-    return model_type in _TRANSFORMER_TYPES
+    return transformer_shape(run) is not None
 
 
-def convert(src: Path, dst: Path, *, precision: str, optimize: bool, transformer: bool) -> None:
-    """Derive ``dst`` from an fp32 export ``src``: optimise, then fp16 or int8."""
-    work = src
+def convert(src: Path, dst: Path, *, precision: str, optimize: bool, transformer: bool,
+            num_heads: int = 0, hidden_size: int = 0) -> dict[str, int]:
+    """Derive ``dst`` from an fp32 export ``src``: optimise, then fp16 or int8 (int8 quantises the
+    optimised, fused graph). Returns the fused-operator counts of the optimisation ({} without)."""
+    work, fused = src, {}
     if optimize:
         opt = dst.with_name(dst.name + ".opt.onnx")
-        _optimize(work, opt, transformer=transformer, fp16=precision == "fp16")
+        fused = _optimize(work, opt, transformer=transformer, fp16=precision == "fp16", num_heads=num_heads,
+                          hidden_size=hidden_size)
         work = opt
     elif precision == "fp16":
         _to_fp16(work, dst)
-        return
+        return fused
     if precision == "int8":
         _quantize_int8(work, dst)
     elif work != dst:
         shutil.copyfile(work, dst)
     if work not in (src, dst):
         work.unlink(missing_ok=True)
+    return fused
 
 
 # -- the gate ----------------------------------------------------------------------------------
@@ -411,7 +493,11 @@ def export_onnx(
     if n < 2:
         raise ExportError(f"{run.path}: the gate needs at least 2 held-out samples, the run has {n}")
     model = run.build_model().eval()
-    transformer = _is_transformer_text(run)
+    shape = transformer_shape(run)
+    transformer = shape is not None
+    if transformer and opset is not None and int(opset) > TORCHSCRIPT_MAX_OPSET:
+        raise ExportError(f"--opset {opset}: transformer text models are exported with the TorchScript exporter, "
+                          f"which writes opsets up to {TORCHSCRIPT_MAX_OPSET}")
 
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
@@ -419,21 +505,29 @@ def export_onnx(
         example = preprocessor(take_inputs(inputs, range(min(n, 4))))
         echo(f"exporting {run.path} ({run.kind}, {len(run.label_map)} labels) to ONNX ...")
         try:
-            _torch_export(model, example, run.kind, exported, opset)
+            _torch_export(model, example, run.kind, exported, opset, transformer=transformer)
         except ExportError:
             raise
         except Exception as exc:  # the exporter's errors are long; keep the first line, chain the rest
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
             raise ExportError(f"torch.onnx.export failed for {run.path}: {type(exc).__name__}: {first}") from exc
         final = tmp / out.name
-        convert(exported, final, precision=precision, optimize=optimize, transformer=transformer)
+        fused = convert(exported, final, precision=precision, optimize=optimize, transformer=transformer,
+                        num_heads=shape["num_heads"] if shape else 0, hidden_size=shape["hidden_size"] if shape else 0)
+        if optimize and transformer:
+            echo("fused operators: " + (", ".join(f"{op} x{n}" for op, n in sorted(fused.items())) or "none"))
+            if "Attention" not in fused:
+                echo("warning: onnxruntime's optimizer fused no Attention in this graph; it runs unfused (slower)")
         meta = _metadata(run, spec, precision, optimize)
         used_opset = _embed_metadata(final, meta)
         preprocessor.save(tmp / "preprocess")
         report = _gate(model, preprocessor, inputs, labels, final, precision, atol, run.label_map)
         report.update({
             "run": str(run.path), "model_file": out.name, "opset": used_opset, "optimized": optimize,
-            "transformer_fusion": bool(optimize and transformer), "size_bytes": final.stat().st_size,
+            "transformer_fusion": bool(optimize and transformer), "fused_operators": fused,
+            "exporter": "torchscript" if transformer else "dynamo",
+            "attention": ({"num_heads": shape["num_heads"], "hidden_size": shape["hidden_size"]} if shape else None),
+            "size_bytes": final.stat().st_size,
             "bigmodel_version": meta["bigmodel_version"],
         })
         for line in format_report(report):

@@ -188,6 +188,12 @@ def test_int8_export_via_cli_reports_metric_change(text_run):
 
     ops = {n.op_type for n in onnx.load(str(out)).graph.node}
     assert "MatMulInteger" in ops or "DynamicQuantizeMatMul" in ops, sorted(ops)
+    # the fast path: BERT fusions found with the config's shape, attention quantised as QAttention
+    assert report["exporter"] == "torchscript"
+    assert report["attention"] == {"num_heads": 12, "hidden_size": 384}
+    assert report["fused_operators"]["Attention"] == 6 and report["fused_operators"]["SkipLayerNormalization"] == 12
+    assert "fused operators: Attention x6" in result.output
+    assert "QAttention" in ops, sorted(ops)
     assert (text_run / "export" / "model.onnx").is_file()  # fp32 export left alone
 
 
@@ -199,8 +205,8 @@ def test_corrupted_export_is_rejected_and_removed(text_run, monkeypatch, tmp_pat
 
     real = export_mod._torch_export
 
-    def corrupted(model, example, kind, path, opset):
-        real(model, example, kind, path, opset)
+    def corrupted(model, example, kind, path, opset, **kwargs):
+        real(model, example, kind, path, opset, **kwargs)
         proto = onnx.load(str(path))
         init = max(proto.graph.initializer, key=lambda t: int(np.prod(t.dims)) if t.data_type == 1 else 0)
         weights = numpy_helper.to_array(init).copy()
@@ -232,6 +238,8 @@ def test_export_rejects_bad_arguments(text_run, tmp_path):
     assert r.exit_code != 0 and ".onnx" in r.output
     r = runner.invoke(cli, ["export", "--onnx", str(tmp_path / "nope")])
     assert r.exit_code != 0 and "nope" in r.output
+    r = runner.invoke(cli, ["export", "--onnx", str(text_run), "--opset", "21", "--out", str(tmp_path / "m.onnx")])
+    assert r.exit_code != 0 and "--opset 21" in r.output and "TorchScript" in r.output
 
 
 def build_tabular_run(path: Path, shared_data: Path, n: int = 64) -> tuple[Path, list[dict]]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -236,3 +237,16 @@ def test_bench_of_a_run_compares_eager_fp32_fp16_int8(exported):
     for variant in ("torch-eager", "ort-fp32", "ort-fp16", "ort-int8"):
         assert variant in table
     assert "vs eager" in table and "1.00x" in table
+
+
+def test_session_options_default_to_all_optimizations_and_physical_cores():
+    import onnxruntime as ort
+
+    from bigmodel.core.providers import physical_cores, session_options
+
+    cores = physical_cores()
+    assert 1 <= cores <= (os.cpu_count() or 1)
+    options = session_options()
+    assert options.graph_optimization_level == ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    assert options.intra_op_num_threads == cores and options.inter_op_num_threads == 1
+    assert session_options(3).intra_op_num_threads == 3
