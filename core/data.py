@@ -134,7 +134,15 @@ def _temp_path(folder: Path, name: str) -> Path:
 
 
 def _download(url: str, dest: Path, *, progress: bool) -> None:
-    """Download ``url`` to ``dest`` with pooch (no hash: the caller verifies)."""
+    """Download ``url`` to ``dest`` with pooch, or copy a ``file://`` URL (no hash: the caller verifies)."""
+    if url.startswith("file://"):
+        from urllib.parse import unquote, urlparse
+
+        source = Path(unquote(urlparse(url).path))
+        if not source.is_file():
+            raise DataError(f"{url}: no such file")
+        shutil.copyfile(source, dest)
+        return
     import pooch
 
     pooch.HTTPDownloader(progressbar=progress)(url, str(dest), None)

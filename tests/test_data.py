@@ -156,6 +156,18 @@ def test_unreachable_official_url_is_a_clear_error(isolated_cache):
     assert listing(isolated_cache / "datasets" / "testsector" / "toy") == []
 
 
+def test_file_urls_are_copied_verified_and_missing_ones_named(isolated_cache, tmp_path):
+    source = tmp_path / "published.csv"
+    source.write_bytes(CSV)
+    spec = dataset([DataFile(filename="train.csv", url=source.as_uri(), hash=f"sha256:{sha256(CSV)}")])
+    folder = fetch(spec, progress=False)
+    assert (folder / "train.csv").read_bytes() == CSV
+    gone = dataset([DataFile(filename="test.csv", url=(tmp_path / "gone.csv").as_uri(), hash=f"sha256:{sha256(CSV)}")],
+                   name="gone")
+    with pytest.raises(DataError, match=r"gone\.csv: no such file"):
+        fetch(gone, progress=False)
+
+
 def test_official_url_failure_says_the_mirror_lacked_the_file(isolated_cache, tmp_path):
     mirror = tmp_path / "mirror"
     mirror.mkdir()

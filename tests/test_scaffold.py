@@ -163,8 +163,6 @@ def test_scaffolded_plugin_trains_exports_predicts(kind, tmp_path, plugin_site):
     _e2e(kind, tmp_path, site=plugin_site)
 
 
-@pytest.mark.xfail(strict=True, reason="core/data.py fetch() does not read file:// URLs yet (requested from the "
-                                       "engine); when it does, this passes: remove the marker")
 def test_declared_file_urls_are_fetched_without_a_mirror(tmp_path, plugin_site, monkeypatch):
     from bigmodel.core import get_registry
     from bigmodel.core.data import fetch
