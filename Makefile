@@ -26,13 +26,15 @@ setup: $(VENV)/.installed
 
 # The main job: install a bundled sector, fine-tune it for real, evaluate, export to ONNX, serve.
 demo: setup
-	$(BIN)/bigmodel sector install customer_service
+	$(BIN)/bigmodel sector install -e customer_service
 	$(BIN)/bigmodel sector list
 	$(BIN)/bigmodel train customer_service --preset demo --out $(RUN) --overwrite
 	$(BIN)/bigmodel evaluate $(RUN)
-	$(BIN)/bigmodel export --onnx $(RUN) --quantize int8
-	$(BIN)/bigmodel predict $(RUN) "I still have not received my new card" "How do I top up by bank transfer?" --provider auto
-	$(BIN)/bigmodel value $(RUN)
+	$(BIN)/bigmodel export --onnx $(RUN) --optimize
+	$(BIN)/bigmodel export --onnx $(RUN) --optimize --quantize int8
+	$(BIN)/bigmodel predict $(RUN)/export/model.int8.onnx --provider auto \
+	  "I still have not received my new card" "How do I top up by bank transfer?" "hello?"
+	$(BIN)/bigmodel value $(RUN) --chart $(RUN)/value.png
 
 # exit 5 (no tests collected) is a failure with its own message
 test: setup

@@ -125,31 +125,42 @@ PREPROCESSOR = TextPreprocessor
 
 
 def build_model(*, label_map: LabelMap, recipe: Any, base: str | None, preprocess: dict, pretrained: bool = True):
-    """``AutoModelForSequenceClassification`` from ``base`` wrapped so ``forward(**batch)`` returns logits.
+    """A Hugging Face encoder from ``base`` with a classification head; ``forward(**batch)`` returns logits.
 
+    ``recipe.freeze_embeddings`` keeps the token embeddings fixed. ``recipe.pooling`` chooses the head: ``"cls"`` (default) is ``AutoModelForSequenceClassification``
+    (the model's own pooler on the first token); ``"mean"`` averages the token vectors under the
+    attention mask, as sentence encoders such as all-MiniLM-L6-v2 were trained, then a linear layer.
     With ``pretrained=False`` only the configuration is read from ``base`` (random weights), which
     is how a run directory rebuilds the model from its saved ``model_config/``.
     """
     import torch
-    from transformers import AutoConfig, AutoModelForSequenceClassification
+    from transformers import AutoConfig, AutoModel, AutoModelForSequenceClassification
 
     resolved = resolve_base(base)
     if resolved is None:
         raise ValueError("a text model needs a base model (hub id, local directory or package:<module>)")
-    labels = {
-        "num_labels": len(label_map),
-        "id2label": dict(label_map.id2label),
-        "label2id": label_map.label2id,
-    }
+    pooling = str(getattr(recipe, "pooling", "cls"))
+    if pooling not in ("cls", "mean"):
+        raise ValueError(f"recipe field 'pooling': expected 'cls' or 'mean', got {pooling!r}")
     dropout = getattr(recipe, "dropout", None)
-    extra = {"classifier_dropout": float(dropout)} if dropout is not None else {}
-    if pretrained:
-        model = AutoModelForSequenceClassification.from_pretrained(
-            resolved, **labels, **extra, ignore_mismatched_sizes=True
-        )
+    if pooling == "mean":
+        if pretrained:
+            inner = AutoModel.from_pretrained(resolved)
+        else:
+            inner = AutoModel.from_config(AutoConfig.from_pretrained(resolved))
     else:
-        config = AutoConfig.from_pretrained(resolved, **labels, **extra)
-        model = AutoModelForSequenceClassification.from_config(config)
+        labels = {"num_labels": len(label_map), "id2label": dict(label_map.id2label), "label2id": label_map.label2id}
+        extra = {"classifier_dropout": float(dropout)} if dropout is not None else {}
+        if pretrained:
+            inner = AutoModelForSequenceClassification.from_pretrained(
+                resolved, **labels, **extra, ignore_mismatched_sizes=True
+            )
+        else:
+            config = AutoConfig.from_pretrained(resolved, **labels, **extra)
+            inner = AutoModelForSequenceClassification.from_config(config)
+    if bool(getattr(recipe, "freeze_embeddings", False)):
+        # the token embedding matrix is half of a small encoder's weights: frozen, each step is cheaper
+        inner.get_input_embeddings().requires_grad_(False)
     names = list(preprocess["input_names"])
 
     class TextClassifier(torch.nn.Module):
@@ -160,12 +171,24 @@ def build_model(*, label_map: LabelMap, recipe: Any, base: str | None, preproces
         def __init__(self, inner: torch.nn.Module) -> None:
             super().__init__()
             self.model = inner
+            if pooling == "mean":
+                hidden = int(inner.config.hidden_size)
+                self.dropout = torch.nn.Dropout(0.1 if dropout is None else float(dropout))
+                self.head = torch.nn.Linear(hidden, len(label_map))
+                with torch.no_grad():
+                    self.head.weight.normal_(0.0, 0.02)
+                    self.head.bias.zero_()
 
         def forward(self, input_ids, attention_mask, token_type_ids=None):
             kwargs = {"input_ids": input_ids, "attention_mask": attention_mask}
             if token_type_ids is not None:
                 kwargs["token_type_ids"] = token_type_ids
-            return self.model(**kwargs).logits
+            if pooling == "cls":
+                return self.model(**kwargs).logits
+            tokens = self.model(**kwargs).last_hidden_state
+            mask = attention_mask.unsqueeze(-1).to(tokens.dtype)
+            pooled = (tokens * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1e-9)
+            return self.head(self.dropout(pooled))
 
         def save_config(self, directory: Path) -> str:
             """Write the HF config (no weights) so the model rebuilds offline; returns the folder name."""
@@ -173,4 +196,4 @@ def build_model(*, label_map: LabelMap, recipe: Any, base: str | None, preproces
             self.model.config.save_pretrained(directory)
             return directory.name
 
-    return TextClassifier(model)
+    return TextClassifier(inner)

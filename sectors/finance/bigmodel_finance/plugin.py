@@ -74,9 +74,10 @@ PRESETS = {
     # seconds on a laptop CPU: checks the whole path, not the model's quality
     "demo": {"n_blocks": 1, "d_block": 32, "epochs": 10, "learning_rate": 1e-3, "early_stopping_patience": 0,
              "batch_size": 64, "eval_strategy": "steps", "eval_steps": 50},
-    # the benchmark configuration (benchmarks/finance.py)
+    # the benchmark configuration (benchmarks/finance.py); numeric_transform "standard" chosen by a 9-config
+    # search on 5-fold CV with a different fold seed (1) than the benchmark's (0): see the README
     "full": {"n_blocks": 3, "d_block": 64, "epochs": 150, "early_stopping_patience": 20,
-             "learning_rate": 1e-4, "batch_size": 64},
+             "learning_rate": 1e-4, "batch_size": 64, "numeric_transform": "standard"},
 }
 
 GERMAN_CREDIT = DatasetSpec(
