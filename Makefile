@@ -19,7 +19,7 @@ $(BIN)/python:
 
 $(VENV)/.installed: $(BIN)/python pyproject.toml $(wildcard sectors/*/pyproject.toml)
 	$(BIN)/pip install -q -e '.[cpu,test]'
-	$(foreach s,$(SECTORS),$(BIN)/pip install -q -e $(s) &&) true
+	$(foreach s,$(SECTORS),$(BIN)/pip install -q -e '$(s)[test]' &&) true
 	touch $@
 
 setup: $(VENV)/.installed

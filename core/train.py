@@ -391,14 +391,18 @@ def train(
     spec = preprocessor.spec()
     builder = resolve_callable(p.model.builder)
     verbosity = transformers.logging.get_verbosity()
+    bars = transformers.utils.logging.is_progress_bar_enabled()
     if quiet:
         transformers.logging.set_verbosity_error()
+        transformers.utils.logging.disable_progress_bar()  # "Loading weights" bars
     try:
         set_seed(seed)
         model = builder(label_map=label_map, recipe=recipe, base=resolved_base, preprocess=spec,
                         pretrained=bool(getattr(recipe, "pretrained", True)))
     finally:
         transformers.logging.set_verbosity(verbosity)
+        if bars:
+            transformers.utils.logging.enable_progress_bar()
 
     cuda = torch.cuda.is_available()
     if recipe.mixed_precision == "fp16" and not cuda:

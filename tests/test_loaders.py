@@ -27,8 +27,7 @@ from pydicom.data import get_testdata_file  # noqa: E402
 def dicom_file(name: str) -> Path:
     """One of pydicom's (or pydicom-data's) real test files, by single name (never the plural API)."""
     path = get_testdata_file(name)
-    if path is None:
-        pytest.skip(f"pydicom test file {name} is not available offline")
+    assert path is not None, f"pydicom test file {name} is missing: install the test extra (pydicom-data)"
     return Path(path)
 
 

@@ -133,10 +133,18 @@ def test_same_seed_same_metrics(text_run, banking, tmp_path):
     from bigmodel.core.train import train
 
     again = train(text_sector(), data=banking, sets=TINY, out=tmp_path / "again", seed=7, quiet=True)
-    assert Run.load(again).metrics() == Run.load(text_run).metrics()
+    first_metrics, second_metrics = Run.load(text_run).metrics(), Run.load(again).metrics()
+    assert first_metrics.keys() == second_metrics.keys()
+    for split, values in first_metrics.items():
+        # counts and label-based metrics are identical; probability-based ones agree to float32 rounding
+        # (CPU kernels may sum in a different order from one run to the next)
+        assert values == pytest.approx(second_metrics[split], rel=1e-6, abs=1e-7)
+        assert {k: values[k] for k in ("n", "accuracy", "macro_f1")} == \
+            {k: second_metrics[split][k] for k in ("n", "accuracy", "macro_f1")}
     _, first = Run.load(text_run).predictions("test")
     _, second = Run.load(again).predictions("test")
-    np.testing.assert_array_equal(first, second)
+    np.testing.assert_allclose(first, second, rtol=0, atol=1e-6)
+    assert (first.argmax(1) == second.argmax(1)).all()
 
 
 def test_evaluate_cli_writes_metrics_and_pngs(text_run, banking):

@@ -111,6 +111,7 @@ def test_predict_png_and_dicom_through_onnx(run_dir, breast_npz, tmp_path):
     png = _png(tmp_path / "case.png", image)
     ct = get_testdata_file("CT_small.dcm")  # grey CT, 128x128, rescale slope/intercept
     us = get_testdata_file("US1_UNCR.dcm")  # colour ultrasound, 480x640x3
+    assert ct and us, "pydicom test files missing: install this sector's test extra (pydicom-data)"
     predictor = bigmodel.load(str(run_dir / "export" / "model.onnx"))
     rows = predictor.predict([str(png), ct, us])
     assert len(rows) == 3
