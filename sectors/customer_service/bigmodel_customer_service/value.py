@@ -55,12 +55,9 @@ def _clip(x: float) -> float:
 
 
 def _read(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise FileNotFoundError(f"{path}: missing") from None
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"{path}: not valid JSON ({exc})") from None
+    from bigmodel.core.runs import read_json  # errors name the file
+
+    return read_json(path)
 
 
 def _test_metrics(run_dir: Path) -> dict[str, Any] | None:
