@@ -53,8 +53,19 @@ class _Group(click.Group):
         except (PluginError, RegistryError, ValueError, FileNotFoundError) as exc:
             if os.environ.get("BIGMODEL_DEBUG"):
                 raise
-            message = exc.args[0] if isinstance(exc, (RegistryError, KeyError)) and exc.args else str(exc)
-            raise click.ClickException(message) from None
+            raise click.ClickException(_one_line(exc)) from None
+
+
+def _one_line(exc: Exception) -> str:
+    """A user error as one line; pydantic's multi-line ValidationError becomes 'Model: field 'x': message'."""
+    if hasattr(exc, "errors") and hasattr(exc, "title"):  # pydantic.ValidationError, without importing pydantic
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first.get("loc", ()))
+        msg = str(first.get("msg", "")).removeprefix("Value error, ")
+        return f"{exc.title}: field {where!r}: {msg}" if where else f"{exc.title}: {msg}"
+    if isinstance(exc, RegistryError) and exc.args:
+        return str(exc.args[0])
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})

@@ -40,16 +40,18 @@ def _parse_options(items: tuple[str, ...]) -> dict | None:
 @click.option("--seed", default=42, show_default=True, type=int)
 @click.option("--resume", is_flag=True, help="continue the interrupted run in <out>.partial from its last checkpoint")
 @click.option("--overwrite", is_flag=True, help="replace an existing run (or interrupted run) at --out")
-@click.option("--extend-labels", is_flag=True, help="add labels found in the data but not in the sector's label map")
+@click.option("--labels", "labels", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="your own label set instead of the sector's: a JSON label map or one label per line")
+@click.option("--extend-labels", is_flag=True, help="add labels found in the data but not in the label map")
 @click.option("--quiet", "-q", is_flag=True, help="no progress bars or messages")
 def train(sector, task, data, loader, loader_option, base_model, recipe_file, sets, preset, out, seed, resume, overwrite,
-          extend_labels, quiet):
+          labels, extend_labels, quiet):
     """Fine-tune SECTOR's model and write a run directory."""
     from bigmodel.core.train import train as run_training
 
     path = run_training(sector, task=task, data=data, loader=loader, base_model=base_model, recipe_file=recipe_file,
                         sets=sets, preset=preset, out=out, seed=seed, resume=resume, quiet=quiet,
-                        extend_labels=extend_labels, overwrite=overwrite,
+                        extend_labels=extend_labels, overwrite=overwrite, labels=labels,
                         loader_options=_parse_options(loader_option))
     click.echo(str(path))
 

@@ -282,8 +282,12 @@ def train(
     extend_labels: bool = False,
     overwrite: bool = False,
     loader_options: dict[str, Any] | None = None,
+    labels: str | os.PathLike | LabelMap | None = None,
 ) -> Path:
     """Fine-tune and write a complete run directory; returns its path.
+
+    ``labels`` replaces the task's label map with the user's own label set: a LabelMap, a JSON label
+    map file, or a text file with one label name per line (ids in file order).
 
     ``loader_options`` go to the loader (over a declared dataset's own options), e.g. the
     ``target``/``numeric``/``categorical`` columns of a local tabular CSV.
@@ -314,7 +318,7 @@ def train(
         p.loader = guess_loader(p.data_path, task=task_spec.kind)
     say(f"loading data from {p.dataset.key if p.dataset else p.data_path}")
     splits, label_map = load_splits(
-        source, label_map=task_spec.label_map, loader=p.loader, options=loader_options, task=task_spec.kind,
+        source, label_map=read_labels(labels) if labels is not None else task_spec.label_map, loader=p.loader, options=loader_options, task=task_spec.kind,
         extend_labels=extend_labels,
         seed=seed, validation_fraction=recipe.validation_fraction, progress=not quiet,
     )
@@ -561,6 +565,24 @@ def train(
     for name, values in metrics.items():
         say(f"  {name}: " + ", ".join(f"{k} {_fmt(v)}" for k, v in values.items() if isinstance(v, float)))
     return final
+
+
+def read_labels(labels: str | os.PathLike | LabelMap) -> LabelMap:
+    """A user-given label set: a LabelMap, a JSON label map file, or one label name per line."""
+    if isinstance(labels, LabelMap):
+        return labels
+    path = Path(labels)
+    if not path.is_file():
+        raise FileNotFoundError(f"--labels {path}: no such file")
+    if path.suffix == ".json":
+        return LabelMap.load(path)
+    names = [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    from pydantic import ValidationError
+
+    try:
+        return LabelMap.from_names(names)
+    except ValidationError as exc:
+        raise ValueError(f"--labels {path}: {exc.errors()[0]['msg'].removeprefix('Value error, ')}") from None
 
 
 def run_report(run_dir: Path, ref: str) -> None:

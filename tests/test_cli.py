@@ -140,3 +140,14 @@ def test_uninstall_works_when_the_plugin_is_broken(tmp_path):
 def test_uninstall_unknown_sector():
     result = CliRunner().invoke(cli, ["sector", "uninstall", "astrology", "-y"])
     assert result.exit_code == 1 and "no installed sector plugin named 'astrology'" in result.output
+
+
+def test_invalid_label_map_file_is_a_one_line_error(tmp_path, minimal_sector, monkeypatch):
+    monkeypatch.setenv("BIGMODEL_LOAD_PLUGINS", "minimal")
+    labels = tmp_path / "labels.json"
+    labels.write_text('{"id2label": {"0": "a", "2": "b"}}')
+    result = CliRunner().invoke(cli, ["train", "minimal", "--labels", str(labels), "--out", str(tmp_path / "run")])
+    assert result.exit_code == 1
+    assert result.output.strip().splitlines()[-1] == \
+        "Error: LabelMap: field 'id2label': ids must be contiguous from 0; got [0, 2], missing [1]"
+    assert not (tmp_path / "run").exists() and not (tmp_path / "run.partial").exists()

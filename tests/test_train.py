@@ -248,6 +248,34 @@ def test_unknown_labels_refused_unless_extended(banking, tmp_path):
     assert Run.load(out).label_map.names == [*INTENTS, "refund_not_showing_up"]
 
 
+def test_user_label_set_replaces_the_sectors(banking, tmp_path):
+    """--labels: the user's own label set (one name per line, or a JSON label map) instead of the sector's."""
+    from click.testing import CliRunner
+
+    from bigmodel.cli import cli
+    from bigmodel.core.train import read_labels
+
+    labels = tmp_path / "labels.txt"
+    labels.write_text("lost_or_stolen_card\ncard_arrival\n")
+    rows = [line for line in (banking / "train.csv").read_text().splitlines()[1:]
+            if line.endswith((",card_arrival", ",lost_or_stolen_card"))]
+    data = tmp_path / "mine.csv"
+    data.write_text("text,label\n" + "\n".join(rows) + "\n")
+    assert read_labels(labels).names == ["lost_or_stolen_card", "card_arrival"]
+    (tmp_path / "dupes.txt").write_text("a\na\n")
+    with pytest.raises(ValueError, match=r"--labels .*dupes.txt: label names must be unique; duplicated: \[.a.\]$"):
+        read_labels(tmp_path / "dupes.txt")
+    from bigmodel.core.train import train
+
+    with pytest.raises(ValueError, match=r"unknown label 'card_arrival'"):
+        train(text_sector(), data=data, sets=[*TINY, "max_steps=1"], out=tmp_path / "bad", quiet=True,
+              labels=LabelMap.from_names(["lost_or_stolen_card", "other"]))
+    out = train(text_sector(), data=data, sets=[*TINY, "max_steps=1"], out=tmp_path / "run", quiet=True, labels=labels)
+    assert Run.load(out).label_map.names == ["lost_or_stolen_card", "card_arrival"]
+    result = CliRunner().invoke(cli, ["train", "nosuchsector", "--labels", str(tmp_path / "missing.txt")])
+    assert result.exit_code == 2 and "missing.txt" in result.output
+
+
 def test_image_run_with_decision(shared_data, tmp_path):
     from bigmodel.core.train import train
 
