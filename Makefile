@@ -31,8 +31,7 @@ demo: setup
 	$(BIN)/bigmodel train customer_service --preset demo --out $(RUN) --overwrite
 	$(BIN)/bigmodel evaluate $(RUN)
 	$(BIN)/bigmodel export --onnx $(RUN) --optimize
-	$(BIN)/bigmodel export --onnx $(RUN) --optimize --quantize int8
-	$(BIN)/bigmodel predict $(RUN)/export/model.int8.onnx --provider auto \
+	$(BIN)/bigmodel predict $(RUN) --provider auto \
 	  "I still have not received my new card" "How do I top up by bank transfer?" "hello?"
 	$(BIN)/bigmodel value $(RUN) --chart $(RUN)/value.png
 
