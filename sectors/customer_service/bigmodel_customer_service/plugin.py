@@ -52,9 +52,12 @@ PRESETS: dict[str, dict[str, object]] = {
         "warmup_ratio": 0.06, "eval_batch_size": 256, "weight_decay": 0.01, "freeze_embeddings": True,
     },
     # the benchmark recipe (benchmarks/customer_service.py): all of BANKING77's training set
+    # measured (docs/benchmarks.md): test accuracy 0.9305 on BANKING77, 4 epochs on all 9,002 messages;
+    # the best validation macro-F1 checkpoint is kept (load_best_model_at_end)
     "full": {
-        "epochs": 15, "learning_rate": 1e-4, "batch_size": 32, "max_length": 64, "warmup_ratio": 0.1,
-        "weight_decay": 0.01, "label_smoothing": 0.05, "early_stopping_patience": 3, "eval_batch_size": 256,
+        "epochs": 4, "learning_rate": 1.5e-4, "batch_size": 32, "max_length": 48, "warmup_ratio": 0.1,
+        "weight_decay": 0.01, "label_smoothing": 0.05, "early_stopping_patience": 0, "eval_batch_size": 256,
+        "freeze_embeddings": True,
     },
 }
 

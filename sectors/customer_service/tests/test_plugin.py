@@ -59,7 +59,7 @@ def test_recipe_fields_and_presets():
     assert isinstance(demo, IntentRecipe) and demo.target_precision == 0.95
     assert 32 <= demo.max_length <= 64 and demo.train_subset > 0
     full = get_registry().sector("customer_service").task().resolve_recipe("full")
-    assert full.train_subset == 0 and full.metric_for_best_model == "macro_f1" and full.early_stopping_patience > 0
+    assert full.train_subset == 0 and full.metric_for_best_model == "macro_f1" and full.pooling == "mean"
     assert set(PRESETS) == {"demo", "full"}
     with pytest.raises(ValueError, match="target_precision"):
         IntentRecipe().with_sets(["target_precision=1.5"])
