@@ -11,7 +11,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, Callable
 
-from bigmodel.core import ENTRY_POINT_GROUP, PluginError, Registry, normalise_sector_name, plugin_infos, reset
+from bigmodel.core import ENTRY_POINT_GROUP, Registry, normalise_sector_name, reset
 from bigmodel.core._manager import require_plugin_ok
 from bigmodel.core._registry import KINDS
 
@@ -167,5 +167,4 @@ def describe(registry: Registry, name: str) -> dict[str, Any]:
             "datasets": datasets, "value_factors": factors, "plugin": registry.plugin_of("sector", spec.name)}
 
 
-__all__ = ["install_sector", "validate_plugin", "distribution_of_plugin", "describe", "resolve_target", "source_checkout",
-           "PluginError", "plugin_infos"]
+__all__ = ["install_sector", "validate_plugin", "distribution_of_plugin", "describe", "resolve_target", "source_checkout"]
