@@ -3,7 +3,7 @@
 Trains the sector's recipe (``full`` by default) on BANKING77, then in the same run:
 - the TF-IDF + logistic-regression baseline trained on the same training split and scored on the
   same test split (``baseline_tfidf.json``);
-- ONNX fp32 and int8 exports (through the validation gate), each scored on the *whole* test split
+- ONNX fp32 and int8 exports (``--optimize``, through the validation gate; int8 with ``--keep-fp32 auto``), each scored on the *whole* test split
   with ONNX Runtime and compared with the PyTorch test accuracy;
 - the hand-off operating point (coverage, accuracy on covered messages) on test.
 
@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
         import torch
 
         torch.set_num_threads(args.threads)
-    from bigmodel.core.export import export_onnx
+    from bigmodel.core.export import export_onnx, report_path_for
     from bigmodel.core.runs import Run
     from bigmodel.core.specs import atomic_write_text
     from bigmodel.core.train import train
@@ -93,8 +93,14 @@ def main(argv: list[str] | None = None) -> int:
     texts = list(test.inputs)
     onnx = {}
     for precision in ("fp32",) if args.skip_int8 else ("fp32", "int8"):
-        path = export_onnx(run, quantize="int8" if precision == "int8" else None, echo=lambda line: print("  " + line))
+        path = export_onnx(run, optimize=True, quantize="int8" if precision == "int8" else None,
+                           echo=lambda line: print("  " + line))
         onnx[precision] = onnx_test_accuracy(path, texts, test.labels, args.threads)
+        gate = json.loads(report_path_for(path).read_text(encoding="utf-8"))
+        onnx[precision]["gate_label_disagreements"] = f"{gate['label_disagreements']}/{gate['samples']}"
+        if precision == "int8":
+            onnx[precision]["keep_fp32"] = gate.get("int8_keep_fp32")
+            onnx[precision]["attempts"] = gate.get("int8_attempts")
         onnx[precision]["delta_points"] = 100 * (onnx[precision]["accuracy"] - pytorch_acc)
         onnx[precision]["file"] = str(path.relative_to(run.path))
 
@@ -129,7 +135,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  {'TF-IDF + LR (same split)':<28} {baseline['accuracy']:>9.4f} {baseline['macro_f1']:>9.4f}")
     for precision, v in onnx.items():
         print(f"  {'ONNX ' + precision:<28} {v['accuracy']:>9.4f} {v['macro_f1']:>9.4f}"
-              f"   ({v['delta_points']:+.2f} points, {v['seconds_per_1k']:.2f} s / 1000 msgs)")
+              f"   ({v['delta_points']:+.2f} points, {v['seconds_per_1k']:.2f} s / 1000 msgs, gate "
+              f"{v['gate_label_disagreements']} labels changed"
+              + (f", feed-forward in fp32: {v['keep_fp32']}" if v.get("keep_fp32") else "") + ")")
     if cov:
         print(f"  hand-off at target precision {cov.get('target_precision')}: coverage {cov['coverage']:.3f}, "
               f"accuracy on covered {cov['covered_accuracy']:.4f}, hand-off rate {cov['handoff_rate']:.3f}")

@@ -18,17 +18,23 @@ __all__ = ["export", "inspect_cmd"]
 @click.option("--fp16", is_flag=True, help="Convert weights to float16 (inputs and logits stay float32).")
 @click.option("--optimize", is_flag=True, help="Graph fusions with onnxruntime's transformer optimizer.")
 @click.option("--quantize", type=str, default=None, metavar="int8", help="Dynamic int8 quantization.")
+@click.option("--keep-fp32", type=click.Choice(["auto", "none", "ffn-output", "ffn"]), default="auto",
+              show_default=True,
+              help="int8: transformer feed-forward layers left in fp32; auto tries none, ffn-output, ffn "
+                   "and keeps the first that passes the gate.")
 @click.option("--atol", type=float, default=None, help="Override the gate's logit tolerance (1e-4 fp32, 2e-2 fp16).")
 def export(run: str, to_onnx: bool, out: str | None, opset: int | None, fp16: bool, optimize: bool,
-           quantize: str | None, atol: float | None) -> None:
+           quantize: str | None, keep_fp32: str, atol: float | None) -> None:
     """Export a run directory to ONNX; the output is kept only if it passes the validation gate
     (PyTorch vs ONNX Runtime on the run's real held-out samples)."""
     if not to_onnx:
         raise click.UsageError("choose the format: bigmodel export --onnx RUN")
     from bigmodel.core.export import export_onnx
 
+    if keep_fp32 != "auto" and quantize is None:
+        raise click.UsageError("--keep-fp32 applies to --quantize int8")
     export_onnx(run, out=out, opset=opset, fp16=fp16, optimize=optimize, quantize=quantize, atol=atol,
-                echo=click.echo)
+                keep_fp32=keep_fp32, echo=click.echo)
 
 
 @click.command("inspect")
@@ -50,7 +56,8 @@ def inspect_cmd(file: str, as_json: bool) -> None:
         ("model", f"{meta.get('model', '')} (base {meta.get('base') or '-'})"),
         ("labels", shown),
         ("inputs", ", ".join(meta.get("input_names", []))),
-        ("precision", f"{meta.get('precision', '')}{' optimized' if meta.get('optimized') == 'true' else ''}, opset {meta.get('opset', '')}"),
+        ("precision", f"{meta.get('precision', '')}{' optimized' if meta.get('optimized') == 'true' else ''}, opset {meta.get('opset', '')}"
+                      + (f", feed-forward kept in fp32: {meta['int8_keep_fp32']}" if meta.get("int8_keep_fp32") else "")),
         ("preprocess", json.dumps(meta.get("preprocess"), ensure_ascii=False)),
         ("decision", json.dumps(meta["decision"], ensure_ascii=False) if meta.get("decision") else "-"),
         ("recipe digest", meta.get("recipe_digest", "")),

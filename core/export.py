@@ -5,7 +5,9 @@ example batch of real held-out samples, a dynamic batch axis and, for text, a dy
 axis; the TorchScript exporter with eager attention for BERT-like text models, so onnxruntime's
 optimizer fuses them, the dynamo exporter for the rest), optionally optimise (onnxruntime's
 transformer optimizer with the config's heads and hidden size), convert to
-fp16 or quantise to int8 (onnxruntime's dynamic quantization), embed the metadata, then run the
+fp16 or quantise to int8 (onnxruntime's dynamic quantization; ``keep_fp32`` leaves a transformer's
+feed-forward layers in fp32, ``auto`` tries more of them until the gate passes), embed the metadata,
+then run the
 **validation gate**: PyTorch and ONNX Runtime on the run's real held-out samples, in batches of
 1, 7 and 32. The output is published only when the gate passes; a failing gate removes it and
 raises :class:`ExportError`. The numbers go to ``export_report.json`` either way.
@@ -44,6 +46,9 @@ __all__ = [
     "decode_metadata",
     "convert",
     "transformer_shape",
+    "ffn_matmuls",
+    "int8_fp32_nodes",
+    "INT8_KEEP_FP32",
     "TORCHSCRIPT_OPSET",
 ]
 
@@ -269,15 +274,81 @@ def _to_fp16(src: Path, dst: Path) -> None:
     model.save_model_to_file(str(dst))
 
 
-def _quantize_int8(src: Path, dst: Path) -> None:
-    """Dynamic int8 quantisation: signed int8 weights, per tensor (the fastest of QInt8/QUInt8 and
-    per-tensor/per-channel on the CPU benchmark; fused Attention becomes QAttention). The fused
-    contrib ops carry no type information, hence ``DefaultTensorType``."""
+# Parts of a transformer that int8 may keep in fp32, in the order ``keep_fp32="auto"`` tries them.
+# Dynamic quantization gives each activation one scale per tensor; the GELU output that feeds a
+# feed-forward block's second MatMul has the widest range, so keeping that layer (then the whole
+# feed-forward block) in fp32 removes most of the int8 error (Bondarenko et al. 2021, "Understanding
+# and overcoming the challenges of efficient transformer quantization").
+INT8_KEEP_FP32 = ("none", "ffn-output", "ffn")
+_KEEP_FP32_WORDS = {"none": "every layer quantised", "ffn-output": "feed-forward output layers kept in fp32",
+                    "ffn": "feed-forward layers kept in fp32"}
+_GELU_OPS = {"Gelu", "BiasGelu", "FastGelu", "QuickGelu", "Erf", "Tanh"}
+
+
+def ffn_matmuls(model: Any) -> dict[str, list[str]]:
+    """Names of the feed-forward MatMuls of an ONNX transformer graph, found by structure:
+    ``{"input": [...], "output": [...]}`` (the MatMul before the GELU, the MatMul after it).
+
+    The activation is a fused Gelu/BiasGelu/FastGelu or the exporter's erf/tanh formula; a
+    MatMul counts as "after" when a GELU op lies within four producers of its first input (no
+    MatMul between), and
+    as "before" when one lies within four consumers of its output. Empty lists for other graphs."""
+    producer = {out: node for node in model.graph.node for out in node.output}
+    consumers: dict[str, list[Any]] = {}
+    for node in model.graph.node:
+        for name in node.input:
+            consumers.setdefault(name, []).append(node)
+
+    def gelu_upstream(tensor: str, depth: int = 4) -> bool:
+        node = producer.get(tensor)
+        if node is None or depth == 0 or node.op_type in ("MatMul", "Attention", "Gemm"):
+            return False
+        return node.op_type in _GELU_OPS or any(gelu_upstream(t, depth - 1) for t in node.input)
+
+    def gelu_downstream(tensor: str, depth: int = 4) -> bool:
+        if depth == 0:
+            return False
+        for node in consumers.get(tensor, []):
+            if node.op_type in _GELU_OPS:
+                return True
+            if node.op_type not in ("MatMul", "Attention", "Gemm") and any(
+                    gelu_downstream(t, depth - 1) for t in node.output):
+                return True
+        return False
+
+    found: dict[str, list[str]] = {"input": [], "output": []}
+    for node in model.graph.node:
+        if node.op_type != "MatMul":
+            continue
+        if gelu_upstream(node.input[0]):
+            found["output"].append(node.name)
+        elif gelu_downstream(node.output[0]):
+            found["input"].append(node.name)
+    return found
+
+
+def int8_fp32_nodes(model: Any, keep_fp32: str) -> list[str]:
+    """The node names ``keep_fp32`` (one of :data:`INT8_KEEP_FP32`) leaves unquantised."""
+    if keep_fp32 not in INT8_KEEP_FP32:
+        raise ExportError(f"--keep-fp32 {keep_fp32!r}: choose one of auto, {', '.join(INT8_KEEP_FP32)}")
+    if keep_fp32 == "none":
+        return []
+    found = ffn_matmuls(model)
+    return found["output"] + (found["input"] if keep_fp32 == "ffn" else [])
+
+
+def _quantize_int8(src: Path, dst: Path, keep_fp32: str = "none") -> list[str]:
+    """Dynamic int8 quantisation: signed int8 weights, per channel, reduced range (7 bits: no
+    saturation in the u8s8 kernels of CPUs without VNNI); fused Attention becomes QAttention. The
+    fused contrib ops carry no type information, hence ``DefaultTensorType``. ``keep_fp32`` names
+    the feed-forward layers left in fp32. Returns the names of the nodes left in fp32."""
     import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
+    excluded = int8_fp32_nodes(onnx.load(str(src), load_external_data=False), keep_fp32)
     quantize_dynamic(str(src), str(dst), weight_type=QuantType.QInt8, per_channel=True, reduce_range=True,
-                     extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
+                     nodes_to_exclude=excluded, extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
+    return excluded
 
 
 def transformer_shape(run: Any) -> dict[str, Any] | None:
@@ -311,9 +382,10 @@ def _is_transformer_text(run: Any) -> bool:
 
 
 def convert(src: Path, dst: Path, *, precision: str, optimize: bool, transformer: bool,
-            num_heads: int = 0, hidden_size: int = 0) -> dict[str, int]:
+            num_heads: int = 0, hidden_size: int = 0, keep_fp32: str = "none") -> dict[str, int]:
     """Derive ``dst`` from an fp32 export ``src``: optimise, then fp16 or int8 (int8 quantises the
-    optimised, fused graph). Returns the fused-operator counts of the optimisation ({} without)."""
+    optimised, fused graph, leaving the ``keep_fp32`` layers in fp32). Returns the fused-operator
+    counts of the optimisation ({} without)."""
     work, fused = src, {}
     if optimize:
         opt = dst.with_name(dst.name + ".opt.onnx")
@@ -324,7 +396,7 @@ def convert(src: Path, dst: Path, *, precision: str, optimize: bool, transformer
         _to_fp16(work, dst)
         return fused
     if precision == "int8":
-        _quantize_int8(work, dst)
+        _quantize_int8(work, dst, keep_fp32)
     elif work != dst:
         shutil.copyfile(work, dst)
     if work not in (src, dst):
@@ -345,10 +417,26 @@ def _batches(n: int) -> list[np.ndarray]:
     return out
 
 
-def _gate(model: Any, preprocessor: Any, inputs: Any, labels: np.ndarray, path: Path, precision: str,
-          atol: float | None, label_map: Any) -> dict[str, Any]:
-    import onnxruntime as ort
+def _reference_logits(model: Any, preprocessor: Any, inputs: Any, n: int) -> list[np.ndarray]:
+    """PyTorch's logits on the held-out samples, batch by batch as the gate feeds them."""
     import torch
+
+    from .tasks.base import take_inputs
+
+    out = []
+    with torch.inference_mode():
+        for idx in _batches(n):
+            arrays = preprocessor(take_inputs(inputs, idx))
+            ref = model(**{k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in arrays.items()})
+            out.append(ref.float().numpy())
+    return out
+
+
+def _gate(reference: list[np.ndarray], preprocessor: Any, inputs: Any, labels: np.ndarray, path: Path,
+          precision: str, atol: float | None, label_map: Any) -> dict[str, Any]:
+    """Compare ONNX Runtime on ``path`` with PyTorch's ``reference`` logits (from
+    :func:`_reference_logits`) on the same held-out batches; the report says whether it passed."""
+    import onnxruntime as ort
 
     from .metrics import accuracy, macro_f1, softmax
     from .tasks.base import take_inputs
@@ -358,20 +446,18 @@ def _gate(model: Any, preprocessor: Any, inputs: Any, labels: np.ndarray, path: 
     feeds_names = [i.name for i in session.get_inputs()]
     n = len(labels)
     torch_logits, onnx_logits, sizes = [], [], []
-    with torch.inference_mode():
-        for idx in _batches(n):
-            arrays = preprocessor(take_inputs(inputs, idx))
-            missing = [name for name in feeds_names if name not in arrays]
-            if missing:
-                raise ExportError(f"{path.name}: graph input {missing[0]!r} is not produced by the preprocessor ({sorted(arrays)})")
-            ref = model(**{k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in arrays.items()})
-            got = session.run(["logits"], {name: arrays[name] for name in feeds_names})[0]
-            if got.shape != tuple(ref.shape):
-                raise ExportError(f"{path.name}: ONNX logits have shape {got.shape} for a batch of {len(idx)}, "
-                                  f"PyTorch {tuple(ref.shape)}")
-            torch_logits.append(ref.float().numpy())
-            onnx_logits.append(got.astype(np.float32))
-            sizes.append(len(idx))
+    for idx, ref in zip(_batches(n), reference):
+        arrays = preprocessor(take_inputs(inputs, idx))
+        missing = [name for name in feeds_names if name not in arrays]
+        if missing:
+            raise ExportError(f"{path.name}: graph input {missing[0]!r} is not produced by the preprocessor ({sorted(arrays)})")
+        got = session.run(["logits"], {name: arrays[name] for name in feeds_names})[0]
+        if got.shape != tuple(ref.shape):
+            raise ExportError(f"{path.name}: ONNX logits have shape {got.shape} for a batch of {len(idx)}, "
+                              f"PyTorch {tuple(ref.shape)}")
+        torch_logits.append(ref)
+        onnx_logits.append(got.astype(np.float32))
+        sizes.append(len(idx))
     t, o = np.concatenate(torch_logits), np.concatenate(onnx_logits)
     tolerance = TOLERANCES[precision] if atol is None else float(atol)
     max_diff = float(np.abs(t - o).max())
@@ -461,13 +547,19 @@ def export_onnx(
     quantize: str | None = None,
     atol: float | None = None,
     max_samples: int | None = None,
+    keep_fp32: str = "auto",
     echo: Callable[[str], Any] = print,
 ) -> Path:
     """Export the run at ``run_dir`` (a path or a loaded :class:`~bigmodel.core.runs.Run`) to ONNX.
 
     Returns the path of the validated model. Raises :class:`ExportError` (output removed) when the
     validation gate fails. ``max_samples`` caps the held-out samples the gate uses (default: all).
+    ``keep_fp32`` (int8 only) leaves a transformer's feed-forward layers in fp32: ``"none"``,
+    ``"ffn-output"``, ``"ffn"``, or ``"auto"``, which tries them in that order and keeps the first
+    that passes the gate (each attempt is printed and listed in the report).
     """
+    if keep_fp32 != "auto" and keep_fp32 not in INT8_KEEP_FP32:
+        raise ExportError(f"--keep-fp32 {keep_fp32!r}: choose one of auto, {', '.join(INT8_KEEP_FP32)}")
     if quantize not in (None, "int8"):
         raise ExportError(f"--quantize {quantize!r}: only 'int8' is supported")
     if fp16 and quantize:
@@ -512,16 +604,43 @@ def export_onnx(
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
             raise ExportError(f"torch.onnx.export failed for {run.path}: {type(exc).__name__}: {first}") from exc
         final = tmp / out.name
-        fused = convert(exported, final, precision=precision, optimize=optimize, transformer=transformer,
-                        num_heads=shape["num_heads"] if shape else 0, hidden_size=shape["hidden_size"] if shape else 0)
+        base = tmp / "fp32.onnx" if precision == "int8" else final
+        fused = convert(exported, base, precision="fp32" if precision == "int8" else precision, optimize=optimize,
+                        transformer=transformer, num_heads=shape["num_heads"] if shape else 0,
+                        hidden_size=shape["hidden_size"] if shape else 0)
         if optimize and transformer:
             echo("fused operators: " + (", ".join(f"{op} x{n}" for op, n in sorted(fused.items())) or "none"))
             if "Attention" not in fused:
                 echo("warning: onnxruntime's optimizer fused no Attention in this graph; it runs unfused (slower)")
         meta = _metadata(run, spec, precision, optimize)
-        used_opset = _embed_metadata(final, meta)
         preprocessor.save(tmp / "preprocess")
-        report = _gate(model, preprocessor, inputs, labels, final, precision, atol, run.label_map)
+        reference = _reference_logits(model, preprocessor, inputs, n)
+        levels = [None] if precision != "int8" else list(INT8_KEEP_FP32) if keep_fp32 == "auto" else [keep_fp32]
+        attempts: list[dict[str, Any]] = []
+        tried: list[list[str]] = []
+        for level in levels:
+            if level is not None:
+                kept = _quantize_int8(base, final, level)
+                if kept in tried:  # nothing more to keep in fp32 at this level (e.g. no feed-forward GELU)
+                    continue
+                tried.append(kept)
+                meta["int8_keep_fp32"] = level
+                if len(levels) > 1:
+                    echo(f"int8, {_KEEP_FP32_WORDS[level]} ({len(kept)} MatMul nodes in fp32) ...")
+            used_opset = _embed_metadata(final, meta)
+            report = _gate(reference, preprocessor, inputs, labels, final, precision, atol, run.label_map)
+            if level is not None:
+                report["int8_keep_fp32"] = level
+                report["int8_fp32_nodes"] = len(kept)
+                attempts.append({k: report[k] for k in ("int8_keep_fp32", "int8_fp32_nodes", "passed", "failures",
+                                                        "label_disagreements", "max_abs_logit_diff",
+                                                        "mean_abs_logit_diff")})
+            if report["passed"]:
+                break
+            if level is not None and len(levels) > 1:
+                echo("  gate failed: " + "; ".join(report["failures"]))
+        if attempts:
+            report["int8_attempts"] = attempts
         report.update({
             "run": str(run.path), "model_file": out.name, "opset": used_opset, "optimized": optimize,
             "transformer_fusion": bool(optimize and transformer), "fused_operators": fused,

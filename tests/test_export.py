@@ -175,7 +175,7 @@ def test_inspect_rejects_a_file_without_metadata(tmp_path):
     assert result.exit_code != 0 and "x.onnx" in result.output
 
 
-def test_int8_export_via_cli_reports_metric_change(text_run):
+def test_int8_export_via_cli_reports_metric_change(text_run, fp32_export):
     result = CliRunner().invoke(cli, ["export", "--onnx", str(text_run), "--quantize", "int8", "--optimize"])
     assert result.exit_code == 0, result.output
     assert "gate PASSED" in result.output and "macro-F1" in result.output
@@ -195,6 +195,98 @@ def test_int8_export_via_cli_reports_metric_change(text_run):
     assert "fused operators: Attention x6" in result.output
     assert "QAttention" in ops, sorted(ops)
     assert (text_run / "export" / "model.onnx").is_file()  # fp32 export left alone
+
+
+def test_feed_forward_matmuls_found_by_structure(text_run, fp32_export):
+    """Both the exporter's graph (erf GELU) and the optimised one (fused BiasGelu) give 6 + 6."""
+    import onnx
+
+    from bigmodel.core.export import _optimize, ffn_matmuls, int8_fp32_nodes
+
+    raw = ffn_matmuls(onnx.load(str(fp32_export)))
+    assert len(raw["input"]) == len(raw["output"]) == 6
+    assert all("intermediate/dense" in name for name in raw["input"]), raw["input"]
+    assert all("/output/dense" in name and "attention" not in name for name in raw["output"]), raw["output"]
+    optimized = fp32_export.with_name("opt-check.onnx")
+    try:
+        _optimize(fp32_export, optimized, transformer=True, fp16=False, num_heads=12, hidden_size=384)
+        model = onnx.load(str(optimized))
+        assert "BiasGelu" in {n.op_type for n in model.graph.node}
+        assert ffn_matmuls(model) == raw  # the fused graph keeps the MatMul names
+        assert int8_fp32_nodes(model, "none") == []
+        assert sorted(int8_fp32_nodes(model, "ffn-output")) == sorted(raw["output"])
+        assert sorted(int8_fp32_nodes(model, "ffn")) == sorted(raw["input"] + raw["output"])
+    finally:
+        optimized.unlink(missing_ok=True)
+
+
+def test_int8_keep_fp32_leaves_the_feed_forward_layers_unquantised(text_run, tmp_path):
+    import onnx
+
+    from bigmodel.core.export import export_onnx, read_metadata
+
+    out = export_onnx(text_run, out=tmp_path / "m.int8.onnx", optimize=True, quantize="int8", keep_fp32="ffn",
+                      echo=lambda line: None)
+    graph = onnx.load(str(out)).graph
+    fp32_matmuls = [n.name for n in graph.node if n.op_type == "MatMul"]
+    assert len(fp32_matmuls) == 12 and all("dense" in name for name in fp32_matmuls), fp32_matmuls
+    assert {"QAttention", "MatMulInteger"} & {n.op_type for n in graph.node}  # the rest is int8
+    report = json.loads((tmp_path / "m.int8.export_report.json").read_text())
+    assert report["int8_keep_fp32"] == "ffn" and report["int8_fp32_nodes"] == 12
+    assert [a["int8_keep_fp32"] for a in report["int8_attempts"]] == ["ffn"]
+    assert read_metadata(out)["int8_keep_fp32"] == "ffn"
+
+
+def _noisy_int8(real, levels_to_break):
+    """Wrap ``_quantize_int8`` so that the levels named get random signs and sizes on every
+    quantised weight scale (the gate then fails for real); the others are left alone."""
+    def quantize(src, dst, keep_fp32="none"):
+        import onnx
+        from onnx import numpy_helper
+
+        kept = real(src, dst, keep_fp32)
+        if keep_fp32 in levels_to_break:
+            proto = onnx.load(str(dst))
+            for init in proto.graph.initializer:
+                if init.name.endswith("_scale") and init.data_type == 1:
+                    values = numpy_helper.to_array(init)
+                    noise = np.random.default_rng(len(init.name)).uniform(-2, 2, values.shape)
+                    init.CopyFrom(numpy_helper.from_array((values * noise).astype(np.float32), init.name))
+            onnx.save(proto, str(dst))
+        return kept
+    return quantize
+
+
+def test_int8_auto_falls_back_to_fp32_feed_forward_when_the_gate_fails(text_run, tmp_path, monkeypatch):
+    from bigmodel.core import export as export_mod
+
+    monkeypatch.setattr(export_mod, "_quantize_int8", _noisy_int8(export_mod._quantize_int8, {"none"}))
+    out = tmp_path / "auto" / "model.int8.onnx"
+    result = CliRunner().invoke(cli, ["export", "--onnx", str(text_run), "--optimize", "--quantize", "int8",
+                                      "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "int8, every layer quantised (0 MatMul nodes in fp32)" in result.output
+    assert "gate failed: labels disagree" in result.output
+    assert "int8, feed-forward output layers kept in fp32 (6 MatMul nodes in fp32)" in result.output
+    report = json.loads((out.parent / "model.int8.export_report.json").read_text())
+    assert report["passed"] and report["int8_keep_fp32"] == "ffn-output"
+    assert [(a["int8_keep_fp32"], a["passed"]) for a in report["int8_attempts"]] == [("none", False), ("ffn-output", True)]
+    assert export_mod.read_metadata(out)["int8_keep_fp32"] == "ffn-output"
+
+
+def test_int8_gate_failing_at_every_level_removes_the_output(text_run, tmp_path, monkeypatch):
+    from bigmodel.core import export as export_mod
+
+    monkeypatch.setattr(export_mod, "_quantize_int8",
+                        _noisy_int8(export_mod._quantize_int8, set(export_mod.INT8_KEEP_FP32)))
+    out = tmp_path / "fail" / "model.int8.onnx"
+    result = CliRunner().invoke(cli, ["export", "--onnx", str(text_run), "--optimize", "--quantize", "int8",
+                                      "--out", str(out)])
+    assert result.exit_code != 0 and "validation gate failed" in result.output
+    assert sorted(p.name for p in out.parent.iterdir()) == ["model.int8.export_report.json"]
+    report = json.loads((out.parent / "model.int8.export_report.json").read_text())
+    assert [a["int8_keep_fp32"] for a in report["int8_attempts"]] == ["none", "ffn-output", "ffn"]
+    assert not any(a["passed"] for a in report["int8_attempts"])
 
 
 def test_corrupted_export_is_rejected_and_removed(text_run, monkeypatch, tmp_path):
@@ -240,6 +332,10 @@ def test_export_rejects_bad_arguments(text_run, tmp_path):
     assert r.exit_code != 0 and "nope" in r.output
     r = runner.invoke(cli, ["export", "--onnx", str(text_run), "--opset", "21", "--out", str(tmp_path / "m.onnx")])
     assert r.exit_code != 0 and "--opset 21" in r.output and "TorchScript" in r.output
+    r = runner.invoke(cli, ["export", "--onnx", str(text_run), "--keep-fp32", "ffn"])
+    assert r.exit_code != 0 and "--keep-fp32 applies to --quantize int8" in r.output
+    r = runner.invoke(cli, ["export", "--onnx", str(text_run), "--quantize", "int8", "--keep-fp32", "attention"])
+    assert r.exit_code != 0 and "attention" in r.output
 
 
 def build_tabular_run(path: Path, shared_data: Path, n: int = 64) -> tuple[Path, list[dict]]:
@@ -275,7 +371,9 @@ def test_tabular_export_and_predict_from_raw_rows(tmp_path, shared_data):
 
     run, raw_rows = build_tabular_run(tmp_path / "tab", shared_data)
     out = export_onnx(run, quantize="int8", echo=lambda line: None)
-    assert json.loads((out.parent / "model.int8.export_report.json").read_text())["passed"]
+    report = json.loads((out.parent / "model.int8.export_report.json").read_text())
+    assert report["passed"]
+    assert [a["int8_keep_fp32"] for a in report["int8_attempts"]] == ["none"]  # no feed-forward GELU to keep
     fp32 = export_onnx(run, echo=lambda line: None)
     predictor = bigmodel.load(str(fp32), provider="cpu", batch_size=7)
     results = predictor.predict(raw_rows[:9])  # string values, as read from a file
