@@ -119,7 +119,12 @@ def _torch_parts():
             return batch
 
     class ClassifierTrainer(Trainer):
-        """Cross-entropy on the wrapper's logits, with class weights and label smoothing."""
+        """Cross-entropy on the wrapper's logits, with class weights and label smoothing.
+
+        A model that returns ``(members, batch, classes)`` logits in training mode is a deep
+        ensemble: each member gets its own loss (the mean of them is minimised, so the members
+        train independently) and the logits reported are the members' mean, what the model
+        returns in eval mode."""
 
         def __init__(self, *args: Any, class_weights: Any = None, label_smoothing: float = 0.0, **kwargs: Any) -> None:
             super().__init__(*args, **kwargs)
@@ -131,9 +136,12 @@ def _torch_parts():
             labels = inputs.pop("labels")
             logits = model(**inputs)
             weight = None if self._class_weights is None else self._class_weights.to(logits.device)
-            loss = torch.nn.functional.cross_entropy(logits.float(), labels, weight=weight,
-                                                     label_smoothing=self._label_smoothing)
-            return (loss, (loss, logits)) if return_outputs else loss
+            members = logits if logits.dim() == 3 else logits.unsqueeze(0)
+            loss = torch.stack([
+                torch.nn.functional.cross_entropy(m.float(), labels, weight=weight, label_smoothing=self._label_smoothing)
+                for m in members
+            ]).mean()
+            return (loss, (loss, members.mean(0))) if return_outputs else loss
 
     return Examples, Collator, ClassifierTrainer
 

@@ -326,3 +326,34 @@ def test_tabular_run(shared_data, tmp_path):
     _, stored = run.predictions("test")
     assert predict_proba(run.build_model(), run.preprocessor(), inputs).shape == (200, 2)
     assert stored.shape == (200, 2)
+
+
+def test_ensemble_logits_get_one_loss_per_member():
+    """A model returning (members, batch, classes) in training is a deep ensemble: the loss is the
+    mean of the members' own cross-entropies (each member's gradient depends on itself only), the
+    logits passed on are the members' mean."""
+    from types import SimpleNamespace
+
+    import torch
+
+    from bigmodel.core.train import _torch_parts
+
+    _, _, trainer_cls = _torch_parts()
+    weights = [torch.nn.Parameter(torch.randn(4, 3, generator=torch.Generator().manual_seed(i))) for i in range(2)]
+    features, labels = torch.randn(6, 4), torch.tensor([0, 1, 2, 0, 1, 2])
+
+    def model(x):
+        return torch.stack([x @ w for w in weights])
+
+    stub = SimpleNamespace(_class_weights=None, _label_smoothing=0.0)
+    loss, (_, logits) = trainer_cls.compute_loss(stub, model, {"x": features, "labels": labels}, return_outputs=True)
+    ce = [torch.nn.functional.cross_entropy(features @ w, labels) for w in weights]
+    assert torch.allclose(loss, (ce[0] + ce[1]) / 2)
+    assert torch.allclose(logits, (features @ weights[0] + features @ weights[1]) / 2)
+    loss.backward()
+    alone = torch.autograd.grad(ce[0] / 2, weights[0])[0]
+    assert torch.allclose(weights[0].grad, alone)
+    # a plain model (batch, classes) is unchanged
+    loss, (_, logits) = trainer_cls.compute_loss(stub, lambda x: x @ weights[1], {"x": features, "labels": labels},
+                                                 return_outputs=True)
+    assert torch.allclose(loss, ce[1]) and logits.shape == (6, 3)

@@ -19,7 +19,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-__all__ = ["FTTransformer", "build_model", "feature_layout"]
+__all__ = ["FTTransformer", "FTTransformerEnsemble", "build_model", "feature_layout"]
 
 
 class _NumericTokens(nn.Module):
@@ -136,6 +136,25 @@ class FTTransformer(nn.Module):
         return self.head(x[:, 0])
 
 
+class FTTransformerEnsemble(nn.Module):
+    """A deep ensemble of independently initialised FT-Transformers (the paper's ensembles).
+
+    Training mode returns every member's logits, ``(members, B, n_classes)``: the engine's trainer
+    gives each member its own loss, so they learn independently from the same batches. Eval mode
+    (evaluation, export, serving) returns the members' mean logits ``(B, n_classes)``, one graph.
+    """
+
+    def __init__(self, size: int, **kwargs: Any) -> None:
+        super().__init__()
+        if size < 2:
+            raise ValueError(f"recipe field 'ensemble_size' must be >= 2 for an ensemble, got {size}")
+        self.members = nn.ModuleList(FTTransformer(**kwargs) for _ in range(size))
+
+    def forward(self, x_num: Tensor | None = None, x_cat: Tensor | None = None) -> Tensor:
+        logits = torch.stack([member(x_num, x_cat) for member in self.members])
+        return logits if self.training else logits.mean(0)
+
+
 def feature_layout(preprocess: dict[str, Any]) -> tuple[int, list[int]]:
     """(number of numeric columns, categorical cardinalities) from the core's tabular spec.
 
@@ -152,11 +171,13 @@ def feature_layout(preprocess: dict[str, Any]) -> tuple[int, list[int]]:
 
 
 def build_model(*, label_map: Any, recipe: Any, base: str | None, preprocess: dict[str, Any], pretrained: bool = True) -> nn.Module:
-    """The engine's model builder for ``ft_transformer`` (trained from scratch: ``base`` must be None)."""
+    """The engine's model builder for ``ft_transformer`` (trained from scratch: ``base`` must be None);
+    ``recipe.ensemble_size`` > 1 builds an :class:`FTTransformerEnsemble`."""
     if base is not None:
         raise ValueError(f"model ft_transformer is trained from scratch; it takes no base model (got {base!r})")
     n_numeric, cardinalities = feature_layout(preprocess)
-    return FTTransformer(
+    size = int(getattr(recipe, "ensemble_size", 1))
+    kwargs = dict(
         n_numeric=n_numeric,
         cardinalities=cardinalities,
         n_classes=len(label_map),
@@ -167,3 +188,4 @@ def build_model(*, label_map: Any, recipe: Any, base: str | None, preprocess: di
         ffn_dropout=getattr(recipe, "ffn_dropout", 0.1),
         residual_dropout=getattr(recipe, "residual_dropout", 0.0),
     )
+    return FTTransformer(**kwargs) if size == 1 else FTTransformerEnsemble(size, **kwargs)

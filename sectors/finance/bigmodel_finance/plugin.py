@@ -43,6 +43,8 @@ class CreditRiskRecipe(Recipe):
     attention_dropout: float = Field(default=0.2, ge=0, lt=1)
     ffn_dropout: float = Field(default=0.1, ge=0, lt=1)
     residual_dropout: float = Field(default=0.0, ge=0, lt=1)
+    ensemble_size: int = Field(default=1, ge=1, le=32,
+                               description="independently initialised FT-Transformers whose logits are averaged")
     # training
     learning_rate: float = Field(default=3e-4, gt=0, le=1)
     weight_decay: float = Field(default=1e-5, ge=0)

@@ -81,14 +81,41 @@ def test_model_shapes_and_unknown_bucket():
         feature_layout({"numeric": [], "categorical": ["u"]})
 
 
+def test_ensemble_members_are_independent_and_averaged_in_eval():
+    import torch
+
+    from bigmodel_finance.model import FTTransformerEnsemble
+
+    torch.manual_seed(0)
+    model = _model(ensemble_size=3)
+    assert isinstance(model, FTTransformerEnsemble) and len(model.members) == 3
+    first, second = (m.numeric.weight for m in model.members[:2])
+    assert not torch.equal(first, second)  # independently initialised
+    x_num, x_cat = torch.randn(5, 3), torch.tensor([[0, 0], [1, 4], [2, 1], [1, 2], [2, 3]])
+    with torch.no_grad():
+        each = torch.stack([m(x_num, x_cat) for m in model.members])
+        assert torch.allclose(model(x_num, x_cat), each.mean(0))  # eval: one (B, classes) output
+        model.train()
+        for m in model.members:
+            for module in m.modules():
+                if isinstance(module, torch.nn.Dropout):
+                    module.p = 0.0
+        assert model(x_num, x_cat).shape == (3, 5, 2)  # training: every member's logits
+    with pytest.raises(ValueError, match="ensemble_size"):
+        FTTransformerEnsemble(1, n_numeric=3, cardinalities=[3], n_classes=2)
+    assert type(_model(ensemble_size=1)).__name__ == "FTTransformer"
+
+
+@pytest.mark.parametrize("ensemble_size", [1, 3], ids=["single", "ensemble"])
 @pytest.mark.parametrize("dynamo", [False, True], ids=["torchscript", "dynamo"])
-def test_onnx_matches_pytorch(tmp_path, dynamo):
-    """Both exporters keep the batch axis dynamic and match PyTorch within 1e-4."""
+def test_onnx_matches_pytorch(tmp_path, dynamo, ensemble_size):
+    """Both exporters keep the batch axis dynamic and match PyTorch within 1e-4 (an ensemble is one
+    graph that averages its members)."""
     import onnxruntime as ort
     import torch
 
     torch.manual_seed(0)
-    model = _model()
+    model = _model(ensemble_size=ensemble_size)
     example = (torch.randn(2, 3), torch.tensor([[1, 2], [2, 4]]))
     path = tmp_path / "ft.onnx"
     if dynamo:
