@@ -308,9 +308,13 @@ def train(
     recipe, task_spec = p.recipe, p.task
     out_dir = Path(out).expanduser() if out is not None else default_out(p.sector.name, task_spec.name)
     partial = partial_path(out_dir)
-    if out_dir.exists() and not overwrite:
+    # under torchrun every process runs this function; only rank 0 checks and writes the run
+    # directory (the others load the same data, fit the same preprocessing and train their shard)
+    main = int(os.environ.get("RANK", "0")) == 0
+    quiet = quiet or not main
+    if main and out_dir.exists() and not overwrite:
         raise RunError(f"{out_dir} already exists; pass --overwrite to replace it or --out to choose another directory")
-    if partial.exists() and not resume:
+    if main and partial.exists() and not resume:
         if not overwrite:
             raise RunError(f"{partial} holds an interrupted run: pass --resume to continue it or --overwrite to start again")
         shutil.rmtree(partial)
@@ -340,7 +344,8 @@ def train(
         raise ValueError("a classifier needs at least two classes")
     recipe_record = {"class": callable_ref(type(recipe)), "values": recipe.model_dump(mode="json"), "digest": recipe.digest()}
 
-    partial.mkdir(parents=True, exist_ok=True)
+    if main:
+        partial.mkdir(parents=True, exist_ok=True)
     if resume:
         saved = read_json(partial / "recipe.json")
         if saved.get("digest") != recipe_record["digest"]:
@@ -352,8 +357,9 @@ def train(
         saved_info = read_json(partial / "run.json")
         if saved_info.get("seed") != seed:
             raise RunError(f"--resume: the interrupted run used --seed {saved_info.get('seed')}, not {seed}")
-    label_map.save(partial / "label_map.json")
-    write_json(partial / "recipe.json", recipe_record)
+    if main:
+        label_map.save(partial / "label_map.json")
+        write_json(partial / "recipe.json", recipe_record)
 
     resolved_base = resolve_base(p.base) if p.base is not None else None
     info: dict[str, Any] = {
@@ -382,7 +388,8 @@ def train(
         "subsets": bool(recipe.train_subset or recipe.eval_subset),
         "status": "training",
     }
-    write_json(partial / "run.json", info)
+    if main:
+        write_json(partial / "run.json", info)
 
     # preprocessing and model
     import torch
@@ -397,7 +404,8 @@ def train(
     else:
         preprocessor = make_preprocessor(task_spec.kind, base=resolved_base, recipe=recipe, label_map=label_map)
         preprocessor.fit(splits["train"])
-        preprocessor.save(pre_dir)
+        if main:
+            preprocessor.save(pre_dir)
     if hasattr(preprocessor, "rng"):
         preprocessor.rng = np.random.default_rng(seed)
     spec = preprocessor.spec()
