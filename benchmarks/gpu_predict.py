@@ -27,14 +27,13 @@ import numpy as np
 
 def _run_dir(root: Path, hidden: int, layers: int, heads: int) -> Path:
     import torch
-    from safetensors.torch import save_model
     from tokenizers import Tokenizer
     from tokenizers.models import WordLevel
     from tokenizers.pre_tokenizers import Whitespace
     from transformers import BertConfig
 
     from bigmodel.core.data import Split
-    from bigmodel.core.runs import save_heldout, write_json
+    from bigmodel.core.runs import write_run
     from bigmodel.core.specs import LabelMap
     from bigmodel.core.tasks.text import TextPreprocessor, build_model
 
@@ -58,22 +57,11 @@ def _run_dir(root: Path, hidden: int, layers: int, heads: int) -> Path:
     with torch.inference_mode():
         arrays = pre(texts)
         labels = model(**{k: torch.from_numpy(v) for k, v in arrays.items()}).argmax(1).numpy()
-    run = root / "run"
-    run.mkdir()
-    write_json(run / "run.json", {"format": 1, "status": "complete", "sector": "bench", "task": "bench",
-                                  "kind": "text", "model": "bert_base_shaped", "base": None,
-                                  "licences": {"model": "random init", "data": "synthetic"}})
-    label_map.save(run / "label_map.json")
-    write_json(run / "recipe.json", {"values": {}, "digest": "bench", "class": "Recipe"})
-    write_json(run / "model.json", {"builder": "bigmodel.core.tasks.text:build_model",
-                                    "rebuild_base": str(config_dir), "rebuild_base_in_run": False})
-    save_model(model, str(run / "model.safetensors"))
-    pre.save(run / "preprocess")
-    for name in ("metrics.json", "environment.json"):
-        write_json(run / name, {})
-    (run / "README.md").write_text("benchmark run\n")
-    save_heldout(run / "heldout", "text", Split(texts, labels.astype(np.int64), [f"s[{i}]" for i in range(128)]),
-                 split_name="test")
+    heldout = Split(texts, labels.astype(np.int64), [f"s[{i}]" for i in range(128)])
+    run = write_run(root / "run", kind="text", model=model, preprocessor=pre, label_map=label_map,
+                    builder="bigmodel.core.tasks.text:build_model", heldout=heldout, rebuild_base=str(config_dir),
+                    sector="bench", task="bench", model_name="bert_base_shaped",
+                    licences={"model": "random init", "data": "synthetic"})
     return run
 
 

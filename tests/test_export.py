@@ -26,31 +26,15 @@ TEXT_LABELS = ["card_arrival", "lost_or_stolen_card", "exchange_rate", "top_up_f
 def _finish_run(path: Path, *, kind: str, model, preprocessor, label_map, recipe: dict, builder: str,
                 rebuild_base: str | None, heldout, labels, decision: dict | None = None,
                 licences: dict | None = None) -> Path:
-    from safetensors.torch import save_model
-
     from bigmodel.core.data import Split
-    from bigmodel.core.runs import save_heldout, write_json
+    from bigmodel.core.runs import write_run
 
-    path.mkdir(parents=True)
-    write_json(path / "run.json", {
-        "format": 1, "status": "complete", "sector": "testsector", "task": f"{kind}_task", "kind": kind,
-        "model": f"{kind}_model", "base": rebuild_base, "bigmodel_version": "0.1.0",
-        "licences": licences or {"model": "Apache-2.0", "data": "CC-BY-4.0"},
-    })
-    label_map.save(path / "label_map.json")
-    write_json(path / "recipe.json", {"values": recipe, "digest": "0123456789abcdef", "class": "Recipe"})
-    write_json(path / "model.json", {"builder": builder, "rebuild_base": rebuild_base, "rebuild_base_in_run": False})
-    save_model(model, str(path / "model.safetensors"))
-    preprocessor.save(path / "preprocess")
-    write_json(path / "metrics.json", {})
-    write_json(path / "environment.json", {})
-    (path / "README.md").write_text("test run\n")
-    if decision is not None:
-        write_json(path / "decision.json", decision)
     split = Split(inputs=heldout, labels=np.asarray(labels, dtype=np.int64),
                   sources=[f"heldout[{i}]" for i in range(len(labels))])
-    save_heldout(path / "heldout", kind, split, split_name="test")
-    return path
+    return write_run(path, kind=kind, model=model, preprocessor=preprocessor, label_map=label_map, builder=builder,
+                     heldout=split, rebuild_base=rebuild_base, sector="testsector", task=f"{kind}_task",
+                     model_name=f"{kind}_model", licences=licences or {"model": "Apache-2.0", "data": "CC-BY-4.0"},
+                     recipe=recipe, decision=decision)
 
 
 def banking_texts(shared_data: Path, n_per_label: int, split: str = "test") -> tuple[list[str], list[int]]:
@@ -160,7 +144,8 @@ def test_inspect_round_trips_metadata(fp32_export, text_run):
     assert meta["label_map"]["id2label"] == {str(i): n for i, n in enumerate(TEXT_LABELS)}
     assert meta["preprocess"]["max_length"] == 32 and meta["preprocess"]["tokenizer_file"] == "tokenizer.json"
     assert meta["input_names"] == ["input_ids", "attention_mask", "token_type_ids"]
-    assert meta["recipe_digest"] == "0123456789abcdef"
+    recipe = json.loads((text_run / "recipe.json").read_text())
+    assert meta["recipe_digest"] == recipe["digest"] and len(recipe["digest"]) == 16
     assert meta["model_licence"] == "Apache-2.0" and meta["data_licence"] == "CC-BY-4.0"
     assert meta["precision"] == "fp32" and int(meta["opset"]) >= 17
     assert meta["bigmodel_version"]
