@@ -80,39 +80,50 @@ def _onnx_metrics(onnx_path: Path, run_dir: Path, auc_metric: str) -> dict[str, 
 
 def run_one(name: str, seed: int, args: argparse.Namespace, out_root: Path) -> dict:
     from bigmodel.core.export import ExportError, default_output, export_onnx, report_path_for
-    from bigmodel.core.train import train
+    from bigmodel.core.train import plan, train
 
     spec = BASELINES[name]
     out = out_root / f"{name}-seed{seed}"
     data = str(args.breast_data) if name == "breast" else None
     started = time.perf_counter()
-    run_dir = train("medical", task=spec["task"], data=data, preset=args.preset, sets=list(args.set), out=out,
-                    seed=seed, quiet=True, overwrite=True)
-    train_s = time.perf_counter() - started
+    if args.reuse and (out / "run.json").is_file():
+        run_dir, train_s = out, None  # measured again from the finished run, not retrained
+        info = json.loads((out / "run.json").read_text())
+        wanted = plan("medical", task=spec["task"], preset=args.preset, sets=list(args.set)).recipe.digest()
+        if info.get("recipe_digest") != wanted or info.get("seed") != seed:
+            raise SystemExit(f"--reuse: {out} was trained with another recipe or seed; drop --reuse")
+    else:
+        run_dir = train("medical", task=spec["task"], data=data, preset=args.preset, sets=list(args.set), out=out,
+                        seed=seed, quiet=True, overwrite=True)
+        train_s = time.perf_counter() - started
     test = json.loads((run_dir / "metrics.json").read_text())["test"]
     torch_m = {"acc": float(test["accuracy"]), "auc": float(test[spec["auc_metric"]]), "n": int(test["n"])}
-    row = {"dataset": name, "seed": seed, "train_seconds": round(train_s, 1), "pytorch": torch_m,
+    row = {"dataset": name, "seed": seed, "train_seconds": None if train_s is None else round(train_s, 1), "pytorch": torch_m,
            "qwk": test.get("qwk"), "operating_point": test.get("operating_point"), "auroc_ci": test.get("auroc_ci")}
     if not args.no_export:
         try:
             onnx = export_onnx(run_dir, echo=lambda *_: None)
-            row["gate_atol"] = None
+            row["gate_retry"] = None
         except ExportError as exc:
-            # the default fp32 tolerance (1e-4) is tight for a 50-layer conv net: a single logit off by
-            # 1.2e-4 with no label changed fails it. Retry at --atol 1e-3 and say so in the row.
+            # The fp32 defaults are tight for a 50-layer conv net: one logit off by 1.2e-4, or one label
+            # flipped between two classes whose logits are 5e-5 apart (1 of 400 samples > 0.1%), fails
+            # them with nothing wrong in the graph. Retry explicitly (--atol 1e-3 / --ignore-ties) when
+            # that is all, and say so in the row; anything else stays a failure.
             report = json.loads(report_path_for(default_output(run_dir)).read_text())
-            if report["label_disagreements"] or not report["max_abs_logit_diff"] < 1e-3:
+            ties = report.get("label_ties_within_tolerance", 0)
+            if report["label_disagreements"] > ties or not report["max_abs_logit_diff"] < 1e-3:
                 raise
-            print(f"  {name} seed {seed}: fp32 gate at the default 1e-4 failed ({exc}); exporting with --atol 1e-3",
-                  flush=True)
-            onnx = export_onnx(run_dir, atol=1e-3, echo=lambda *_: None)
-            row["gate_atol"] = 1e-3
+            retry = {"atol": 1e-3 if report["max_abs_logit_diff"] > report["tolerance"] else None,
+                     "ignore_ties": bool(ties)}
+            print(f"  {name} seed {seed}: fp32 gate with the defaults failed ({exc}); retrying with {retry}", flush=True)
+            onnx = export_onnx(run_dir, echo=lambda *_: None, **retry)
+            row["gate_retry"] = retry
         row["gate"] = {k: json.loads(report_path_for(onnx).read_text())[k]
-                       for k in ("max_abs_logit_diff", "label_disagreements", "samples")}
+                       for k in ("max_abs_logit_diff", "label_disagreements", "label_ties_within_tolerance", "samples")}
         row["onnx"] = _onnx_metrics(onnx, run_dir, spec["auc_metric"])
     print(f"  {name} seed {seed}: PyTorch acc {torch_m['acc']:.3f} auc {torch_m['auc']:.3f}"
           + (f" | ONNX acc {row['onnx']['acc']:.3f} auc {row['onnx']['auc']:.3f}" if "onnx" in row else "")
-          + f" ({train_s:.0f} s)", flush=True)
+          + (f" ({train_s:.0f} s)" if train_s is not None else " (reused run)"), flush=True)
     return row
 
 
@@ -146,6 +157,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--breast-data", type=Path, default=None, help="BreastMNIST npz (default: the shared copy)")
     parser.add_argument("--out", type=Path, default=Path("runs") / "bench-medical")
     parser.add_argument("--no-export", action="store_true", help="skip the ONNX export and its metrics")
+    parser.add_argument("--reuse", action="store_true",
+                        help="measure finished runs already in --out (same recipe and seed) instead of retraining")
     args = parser.parse_args(argv)
 
     shared = _shared_data()

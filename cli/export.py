@@ -23,8 +23,11 @@ __all__ = ["export", "inspect_cmd"]
               help="int8: transformer feed-forward layers left in fp32; auto tries none, ffn-output, ffn "
                    "and keeps the first that passes the gate.")
 @click.option("--atol", type=float, default=None, help="Override the gate's logit tolerance (1e-4 fp32, 2e-2 fp16).")
+@click.option("--ignore-ties", is_flag=True,
+              help="fp32/fp16: leave out of the label rule the flips between classes whose PyTorch logits are "
+                   "within 2 x the tolerance (reported either way).")
 def export(run: str, to_onnx: bool, out: str | None, opset: int | None, fp16: bool, optimize: bool,
-           quantize: str | None, keep_fp32: str, atol: float | None) -> None:
+           quantize: str | None, keep_fp32: str, atol: float | None, ignore_ties: bool) -> None:
     """Export a run directory to ONNX; the output is kept only if it passes the validation gate
     (PyTorch vs ONNX Runtime on the run's real held-out samples)."""
     if not to_onnx:
@@ -34,7 +37,7 @@ def export(run: str, to_onnx: bool, out: str | None, opset: int | None, fp16: bo
     if keep_fp32 != "auto" and quantize is None:
         raise click.UsageError("--keep-fp32 applies to --quantize int8")
     export_onnx(run, out=out, opset=opset, fp16=fp16, optimize=optimize, quantize=quantize, atol=atol,
-                keep_fp32=keep_fp32, echo=click.echo)
+                keep_fp32=keep_fp32, ignore_ties=ignore_ties, echo=click.echo)
 
 
 @click.command("inspect")

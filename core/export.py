@@ -433,7 +433,7 @@ def _reference_logits(model: Any, preprocessor: Any, inputs: Any, n: int) -> lis
 
 
 def _gate(reference: list[np.ndarray], preprocessor: Any, inputs: Any, labels: np.ndarray, path: Path,
-          precision: str, atol: float | None, label_map: Any) -> dict[str, Any]:
+          precision: str, atol: float | None, label_map: Any, ignore_ties: bool = False) -> dict[str, Any]:
     """Compare ONNX Runtime on ``path`` with PyTorch's ``reference`` logits (from
     :func:`_reference_logits`) on the same held-out batches; the report says whether it passed."""
     import onnxruntime as ort
@@ -461,8 +461,15 @@ def _gate(reference: list[np.ndarray], preprocessor: Any, inputs: Any, labels: n
     t, o = np.concatenate(torch_logits), np.concatenate(onnx_logits)
     tolerance = TOLERANCES[precision] if atol is None else float(atol)
     max_diff = float(np.abs(t - o).max())
-    disagree = int((t.argmax(1) != o.argmax(1)).sum())
-    share = disagree / n
+    flipped = np.flatnonzero(t.argmax(1) != o.argmax(1))
+    disagree = int(len(flipped))
+    # a flip between two classes whose PyTorch logits lie within 2 x tolerance of each other is a tie
+    # that differences inside the tolerance can reorder; such ties count unless ignore_ties is given
+    # (fp32/fp16; int8 has no logit tolerance, so every flip counts)
+    margins = t[flipped, t.argmax(1)[flipped]] - t[flipped, o.argmax(1)[flipped]]
+    ties = int((margins <= 2 * tolerance).sum()) if tolerance is not None else 0
+    counted = disagree - ties if ignore_ties else disagree
+    share = counted / n
     pt, po = softmax(t), softmax(o)
     metrics = {
         "pytorch": {"accuracy": accuracy(labels, pt), "macro_f1": macro_f1(labels, pt)},
@@ -473,7 +480,13 @@ def _gate(reference: list[np.ndarray], preprocessor: Any, inputs: Any, labels: n
     if tolerance is not None and not max_diff <= tolerance:  # NaN fails too
         failures.append(f"max |logit diff| {max_diff:.3g} > tolerance {tolerance:g}")
     if share > MAX_DISAGREEMENT[precision]:
-        failures.append(f"labels disagree on {disagree}/{n} samples ({share:.2%} > {MAX_DISAGREEMENT[precision]:.1%})")
+        note = ""
+        if ties and ignore_ties:
+            note = f", not counting {ties} ties within 2 x tolerance"
+        elif ties:
+            note = (f"; {ties} of them between classes whose PyTorch logits are within 2 x tolerance "
+                    f"(--ignore-ties leaves those out)")
+        failures.append(f"labels disagree on {counted}/{n} samples ({share:.2%} > {MAX_DISAGREEMENT[precision]:.1%}{note})")
     return {
         "passed": not failures,
         "failures": failures,
@@ -484,6 +497,8 @@ def _gate(reference: list[np.ndarray], preprocessor: Any, inputs: Any, labels: n
         "mean_abs_logit_diff": float(np.abs(t - o).mean()),
         "tolerance": tolerance,
         "label_disagreements": disagree,
+        "label_ties_within_tolerance": ties,
+        "ignore_ties": bool(ignore_ties),
         "label_disagreement_rate": share,
         "max_label_disagreement_rate": MAX_DISAGREEMENT[precision],
         "metrics": metrics,
@@ -499,8 +514,11 @@ def format_report(report: dict[str, Any]) -> list[str]:
         f"gate {'PASSED' if report['passed'] else 'FAILED'}: {report['precision']} on {report['samples']} real held-out "
         f"samples (batch sizes {', '.join(map(str, report['batch_sizes']))})",
         f"  max |logit diff| {report['max_abs_logit_diff']:.3g} (tolerance {tol}); "
-        f"labels disagree on {report['label_disagreements']}/{report['samples']} "
-        f"({report['label_disagreement_rate']:.2%}, allowed {report['max_label_disagreement_rate']:.1%})",
+        f"labels disagree on {report['label_disagreements']}/{report['samples']}"
+        + (f" ({report['label_ties_within_tolerance']} ties within 2 x tolerance"
+           + (", not counted" if report.get("ignore_ties") else "") + ")"
+           if report.get("label_ties_within_tolerance") else "")
+        + f" ({report['label_disagreement_rate']:.2%}, allowed {report['max_label_disagreement_rate']:.1%})",
         f"  accuracy {m['pytorch']['accuracy']:.4f} -> {m['onnx']['accuracy']:.4f} ({m['change']['accuracy']:+.4f}); "
         f"macro-F1 {m['pytorch']['macro_f1']:.4f} -> {m['onnx']['macro_f1']:.4f} ({m['change']['macro_f1']:+.4f})",
     ]
@@ -548,6 +566,7 @@ def export_onnx(
     atol: float | None = None,
     max_samples: int | None = None,
     keep_fp32: str = "auto",
+    ignore_ties: bool = False,
     echo: Callable[[str], Any] = print,
 ) -> Path:
     """Export the run at ``run_dir`` (a path or a loaded :class:`~bigmodel.core.runs.Run`) to ONNX.
@@ -556,7 +575,9 @@ def export_onnx(
     validation gate fails. ``max_samples`` caps the held-out samples the gate uses (default: all).
     ``keep_fp32`` (int8 only) leaves a transformer's feed-forward layers in fp32: ``"none"``,
     ``"ffn-output"``, ``"ffn"``, or ``"auto"``, which tries them in that order and keeps the first
-    that passes the gate (each attempt is printed and listed in the report).
+    that passes the gate (each attempt is printed and listed in the report). ``ignore_ties`` (fp32/fp16)
+    leaves out of the label rule the flips between classes whose PyTorch logits are within twice the
+    tolerance (ties that differences inside the tolerance can reorder); they are reported either way.
     """
     if keep_fp32 != "auto" and keep_fp32 not in INT8_KEEP_FP32:
         raise ExportError(f"--keep-fp32 {keep_fp32!r}: choose one of auto, {', '.join(INT8_KEEP_FP32)}")
@@ -628,7 +649,8 @@ def export_onnx(
                 if len(levels) > 1:
                     echo(f"int8, {_KEEP_FP32_WORDS[level]} ({len(kept)} MatMul nodes in fp32) ...")
             used_opset = _embed_metadata(final, meta)
-            report = _gate(reference, preprocessor, inputs, labels, final, precision, atol, run.label_map)
+            report = _gate(reference, preprocessor, inputs, labels, final, precision, atol, run.label_map,
+                           ignore_ties=ignore_ties)
             if level is not None:
                 report["int8_keep_fp32"] = level
                 report["int8_fp32_nodes"] = len(kept)

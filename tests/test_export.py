@@ -410,3 +410,52 @@ def test_image_export_with_timm_backbone(tmp_path, shared_data):
     result = CliRunner().invoke(cli, ["predict", str(out), str(png), "--json"])
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)[0]["label"] == from_file["label"]
+
+
+def _shift_model(path: Path, shift: list[float]) -> Path:
+    """An ONNX graph ``logits = x + shift``: its only difference from the identity 'PyTorch' logits."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    graph = helper.make_graph(
+        [helper.make_node("Add", ["x", "shift"], ["logits"])], "shift",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", len(shift)])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", len(shift)])],
+        [numpy_helper.from_array(np.asarray([shift], dtype=np.float32), "shift")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.save(model, str(path))
+    return path
+
+
+def test_gate_reports_ties_and_counts_them_unless_told(tmp_path):
+    """One flip between two classes 2e-5 apart, with every logit within the 1e-4 tolerance: the label
+    rule counts it (1/40 > 0.1%) and says it is a tie; ``ignore_ties`` leaves it out; a flip that
+    is not a tie still counts with ``ignore_ties``."""
+    from bigmodel.core.export import _batches, _gate, format_report
+    from bigmodel.core.specs import LabelMap
+
+    rng = np.random.default_rng(0)
+    x = (rng.normal(size=(40, 3)) * 3).astype(np.float32)
+    x[0] = [1.0, 1.0 - 2e-5, 0.0]
+    rows, labels = list(x), x.argmax(1)
+    reference = [x[idx] for idx in _batches(len(x))]
+    label_map = LabelMap.from_names(["a", "b", "c"])
+
+    def pre(batch):
+        return {"x": np.asarray(batch, dtype=np.float32)}
+
+    tie = _shift_model(tmp_path / "tie.onnx", [0.0, 5e-5, 0.0])
+    report = _gate(reference, pre, rows, labels, tie, "fp32", None, label_map)
+    assert not report["passed"] and report["max_abs_logit_diff"] < 1e-4
+    assert report["label_disagreements"] == 1 and report["label_ties_within_tolerance"] == 1
+    assert "--ignore-ties" in report["failures"][0]
+    assert "(1 ties within 2 x tolerance)" in format_report(report)[1]
+    report = _gate(reference, pre, rows, labels, tie, "fp32", None, label_map, ignore_ties=True)
+    assert report["passed"] and report["label_disagreement_rate"] == 0 and report["ignore_ties"]
+
+    far = _shift_model(tmp_path / "far.onnx", [0.0, 0.5, 0.0])  # moves class b up by 0.5
+    report = _gate(reference, pre, rows, labels, far, "fp32", 0.01, label_map, ignore_ties=True)
+    assert not report["passed"]
+    assert report["label_disagreements"] > report["label_ties_within_tolerance"] >= 1  # row 0 is still a tie
+    assert any(f.startswith("labels disagree") and "not counting 1 ties" in f for f in report["failures"])
