@@ -636,6 +636,13 @@ def export_onnx(
         meta = _metadata(run, spec, precision, optimize)
         preprocessor.save(tmp / "preprocess")
         reference = _reference_logits(model, preprocessor, inputs, n)
+        atol_source = "--atol" if atol is not None else "default"
+        if atol is None and precision != "int8":
+            family_atol = (run.model_info().get("export_atol") or {}).get(precision)
+            if family_atol is not None:
+                atol, atol_source = float(family_atol), "model family export_atol"
+                echo(f"gate tolerance {atol:g} for {precision}: the model family's export_atol "
+                     f"({run.info.get('model', '?')}); --atol overrides")
         levels = [None] if precision != "int8" else list(INT8_KEEP_FP32) if keep_fp32 == "auto" else [keep_fp32]
         attempts: list[dict[str, Any]] = []
         tried: list[list[str]] = []
@@ -664,6 +671,7 @@ def export_onnx(
         if attempts:
             report["int8_attempts"] = attempts
         report.update({
+            "tolerance_source": atol_source if precision != "int8" else None,
             "run": str(run.path), "model_file": out.name, "opset": used_opset, "optimized": optimize,
             "transformer_fusion": bool(optimize and transformer), "fused_operators": fused,
             "exporter": "torchscript" if transformer else "dynamo",

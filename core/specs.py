@@ -224,6 +224,19 @@ class ModelSpec(_Spec):
     )
     licence: str = Field(description="licence of the default pretrained weights (or of the architecture)")
     description: str = ""
+    export_atol: dict[Literal["fp32", "fp16"], float] = Field(
+        default_factory=dict,
+        description="the export gate's max |logit diff| for this family where the defaults (fp32 1e-4, fp16 2e-2) "
+                    "are too tight, e.g. deep conv nets; stored with each run, shown by the gate, --atol overrides",
+    )
+
+    @field_validator("export_atol")
+    @classmethod
+    def _positive_atol(cls, value: dict[str, float]) -> dict[str, float]:
+        bad = {k: v for k, v in value.items() if not v > 0}
+        if bad:
+            raise ValueError(f"export_atol must be positive, got {bad}")
+        return value
 
 
 class MetricSpec(_Spec):

@@ -553,6 +553,7 @@ def train(
         "output_names": ["logits"],
         "num_labels": len(label_map),
         "parameters": int(sum(t.numel() for t in model.parameters())),
+        "export_atol": dict(p.model.export_atol),
     })
 
     curve = _curve(trainer.state.log_history)

@@ -459,3 +459,25 @@ def test_gate_reports_ties_and_counts_them_unless_told(tmp_path):
     assert not report["passed"]
     assert report["label_disagreements"] > report["label_ties_within_tolerance"] >= 1  # row 0 is still a tie
     assert any(f.startswith("labels disagree") and "not counting 1 ties" in f for f in report["failures"])
+
+
+def test_model_family_tolerance_is_used_and_atol_overrides_it(tmp_path, shared_data):
+    from pydantic import ValidationError
+
+    from bigmodel.core import ModelSpec
+    from bigmodel.core.export import export_onnx
+    from bigmodel.core.runs import read_json, write_json
+
+    run, _ = build_tabular_run(tmp_path / "tab", shared_data)
+    info = read_json(run / "model.json")
+    write_json(run / "model.json", {**info, "export_atol": {"fp32": 0.25}})
+    lines: list[str] = []
+    out = export_onnx(run, echo=lines.append)
+    report = json.loads((out.parent / "export_report.json").read_text())
+    assert report["tolerance"] == 0.25 and report["tolerance_source"] == "model family export_atol"
+    assert any("gate tolerance 0.25 for fp32" in line for line in lines)
+    out = export_onnx(run, atol=1e-4, echo=lambda line: None)
+    report = json.loads((out.parent / "export_report.json").read_text())
+    assert report["tolerance"] == 1e-4 and report["tolerance_source"] == "--atol"
+    with pytest.raises(ValidationError, match="export_atol"):
+        ModelSpec(name="m", task="image", builder="x:y", licence="MIT", export_atol={"fp32": 0})

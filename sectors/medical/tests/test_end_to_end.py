@@ -92,6 +92,9 @@ def test_onnx_metadata_carries_decision_and_preprocessing(run_dir):
     assert meta["label_map"]["positive"] == "malignant"
     report = json.loads((run_dir / "export" / "export_report.json").read_text())
     assert report["passed"]
+    # the model family's gate tolerance travels with the run and is what the gate used
+    assert json.loads((run_dir / "model.json").read_text())["export_atol"] == {"fp32": 1e-3}
+    assert report["tolerance"] == 1e-3 and report["tolerance_source"] == "model family export_atol"
 
 
 def _png(path: Path, array: np.ndarray) -> Path:
