@@ -289,10 +289,10 @@ def ffn_matmuls(model: Any) -> dict[str, list[str]]:
     """Names of the feed-forward MatMuls of an ONNX transformer graph, found by structure:
     ``{"input": [...], "output": [...]}`` (the MatMul before the GELU, the MatMul after it).
 
-    The activation is a fused Gelu/BiasGelu/FastGelu or the exporter's erf/tanh formula; a
-    MatMul counts as "after" when a GELU op lies within four producers of its first input (no
-    MatMul between), and
-    as "before" when one lies within four consumers of its output. Empty lists for other graphs."""
+    The activation is a fused Gelu/BiasGelu/FastGelu or the exporter's erf/tanh formula. A MatMul
+    counts as "after" when a GELU op lies within four producers of its first input, as "before"
+    when one lies within four consumers of its output (no MatMul, Attention or Gemm in between).
+    Empty lists for other graphs."""
     producer = {out: node for node in model.graph.node for out in node.output}
     consumers: dict[str, list[Any]] = {}
     for node in model.graph.node:
