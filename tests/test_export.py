@@ -481,3 +481,17 @@ def test_model_family_tolerance_is_used_and_atol_overrides_it(tmp_path, shared_d
     assert report["tolerance"] == 1e-4 and report["tolerance_source"] == "--atol"
     with pytest.raises(ValidationError, match="export_atol"):
         ModelSpec(name="m", task="image", builder="x:y", licence="MIT", export_atol={"fp32": 0})
+
+
+def test_cli_passes_ignore_ties_and_keep_fp32_through(tmp_path, shared_data):
+    run, _ = build_tabular_run(tmp_path / "tab", shared_data)
+    out = tmp_path / "m.onnx"
+    result = CliRunner().invoke(cli, ["export", "--onnx", str(run), "--out", str(out), "--ignore-ties"])
+    assert result.exit_code == 0, result.output
+    assert json.loads((tmp_path / "m.export_report.json").read_text())["ignore_ties"] is True
+    out8 = tmp_path / "m8.onnx"
+    result = CliRunner().invoke(cli, ["export", "--onnx", str(run), "--out", str(out8), "--quantize", "int8",
+                                      "--keep-fp32", "ffn"])
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "m8.export_report.json").read_text())
+    assert report["int8_keep_fp32"] == "ffn" and report["int8_fp32_nodes"] == 0  # an MLP has no GELU block
