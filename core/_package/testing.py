@@ -55,6 +55,9 @@ __all__ = [
     "check_value_factors",
     "tiny_run",
     "dataset_mirror",
+    "BANKING77_SAMPLE_LABELS",
+    "banking77_texts",
+    "centroid_text_run",
 ]
 
 
@@ -683,6 +686,73 @@ def tiny_run(key: str, directory: Path, monkeypatch: Any) -> Path:
         if spec.key in _LOCAL_DATA else {}
     return train(sector.name, task=task.name, preset="demo" if "demo" in task.presets else None, sets=sets,
                  out=out, quiet=True, overwrite=True, seed=0, **local)
+
+
+# -- a run without a training loop: a text encoder with a closed-form head (tests, benchmarks) ---------
+
+BANKING77_SAMPLE_LABELS = ("card_arrival", "lost_or_stolen_card", "exchange_rate", "top_up_failed")
+
+
+def banking77_texts(data: str | os.PathLike, split: str, per_label: int,
+                    labels: tuple[str, ...] = BANKING77_SAMPLE_LABELS) -> tuple[list[str], list[int]]:
+    """The first ``per_label`` messages of each of ``labels`` in ``<data>/banking77/<split>.csv``,
+    with their indices in ``labels``."""
+    import csv
+
+    path = Path(data) / "banking77" / f"{split}.csv"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: not found (give the folder that holds banking77/)")
+    texts, ids, counts = [], [], dict.fromkeys(labels, 0)
+    with open(path, newline="", encoding="utf-8") as fh:
+        for row in csv.DictReader(fh):
+            if row["category"] in counts and counts[row["category"]] < per_label:
+                counts[row["category"]] += 1
+                texts.append(row["text"])
+                ids.append(labels.index(row["category"]))
+    return texts, ids
+
+
+def centroid_text_run(out: str | os.PathLike, *, base: str | os.PathLike, data: str | os.PathLike,
+                      max_length: int = 32, n_train: int = 16, n_heldout: int = 12,
+                      labels: tuple[str, ...] = BANKING77_SAMPLE_LABELS, **run_fields: Any) -> Path:
+    """A run directory of a BERT-like classifier from ``base`` (real weights) over ``labels`` of
+    BANKING77, written by :func:`bigmodel.core.runs.write_run` without a training loop.
+
+    The head is fitted in closed form: each class's weight is the normalised centroid (scaled to
+    20) of the pooled features of ``n_train`` training messages, which gives well-separated logits.
+    The held-out set is the first ``n_heldout`` test messages per label. ``run_fields`` go to
+    ``write_run`` (``sector``, ``task``, ``model_name``, ``licences``, ``decision`` ...)."""
+    from types import SimpleNamespace
+
+    import numpy as np
+    import torch
+
+    from bigmodel.core.data import Split
+    from bigmodel.core.runs import write_run
+    from bigmodel.core.specs import LabelMap
+    from bigmodel.core.tasks.text import TextPreprocessor, build_model
+
+    torch.manual_seed(0)
+    label_map = LabelMap.from_names(list(labels))
+    recipe = {"max_length": max_length}
+    pre = TextPreprocessor.create(base=str(base), recipe=SimpleNamespace(**recipe), label_map=label_map)
+    model = build_model(label_map=label_map, recipe=SimpleNamespace(**recipe), base=str(base),
+                        preprocess=pre.spec(), pretrained=True).eval()
+    train_texts, train_ids = banking77_texts(data, "train", n_train, labels)
+    with torch.no_grad():
+        bert = model.model
+        pooled = bert.bert(**{k: torch.from_numpy(v) for k, v in pre(train_texts).items()}).pooler_output
+        centre = pooled.mean(0)
+        ids = torch.tensor(train_ids)
+        centroids = torch.stack([pooled[ids == i].mean(0) - centre for i in range(len(labels))])
+        bert.classifier.weight.copy_(centroids / centroids.norm(dim=1, keepdim=True) * 20)
+        bert.classifier.bias.copy_(-(bert.classifier.weight @ centre))
+    texts, heldout_ids = banking77_texts(data, "test", n_heldout, labels)
+    heldout = Split(texts, np.asarray(heldout_ids, dtype=np.int64), [f"banking77/test[{i}]" for i in range(len(texts))])
+    fields = {"licences": {"model": "Apache-2.0", "data": "CC-BY-4.0"}, **run_fields}
+    return write_run(out, kind="text", model=model, preprocessor=pre, label_map=label_map,
+                     builder="bigmodel.core.tasks.text:build_model", heldout=heldout, rebuild_base=str(base),
+                     recipe=recipe, **fields)
 
 
 def check_export(key: str, run_dir: Path) -> Path:
