@@ -28,6 +28,22 @@ def _few_threads():
     torch.set_num_threads(threads)
 
 
+LENDING = Path(__file__).parent / "fixtures" / "lending.py"
+
+
+def _lending():
+    """tests/fixtures/lending.py: German Credit as a tabular sector (also a torchrun script)."""
+    import importlib.util
+    import sys
+
+    if "bm_test_lending" not in sys.modules:
+        spec = importlib.util.spec_from_file_location("bm_test_lending", LENDING)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules["bm_test_lending"] = module
+        spec.loader.exec_module(module)
+    return sys.modules["bm_test_lending"]
+
+
 class TextRecipe(Recipe):
     max_length: int = 32
 
@@ -36,11 +52,6 @@ class ImageRecipe(Recipe):
     image_size: int = 32
     pretrained: bool = False
     augment_hflip: float = 0.5
-
-
-class TabularRecipe(Recipe):
-    hidden_size: int = 16
-    numeric_transform: str = "standard"
 
 
 class HalfThreshold:
@@ -301,19 +312,9 @@ def test_image_run_with_decision(shared_data, tmp_path):
 
 
 def test_tabular_run(shared_data, tmp_path):
-    from bigmodel.core.train import train
-
-    columns = [f"a{i}" for i in range(1, 21)] + ["class"]
-    numeric = ["a2", "a5", "a8", "a11", "a13", "a16", "a18"]
-    options = {"delimiter": "whitespace", "columns": columns, "target": "class", "numeric": numeric,
-               "categorical": [c for c in columns[:-1] if c not in numeric], "label_names": {"1": "good", "2": "bad"},
-               "test_fraction": 0.2}
-    task = SectorTask(name="credit", kind="tabular", label_map=LabelMap.from_names(["good", "bad"], positive="bad"),
-                      model="tabular_mlp", recipe=TabularRecipe)
-    sector = SectorSpec(name="lending", title="Lending", tasks=[task])
-    out = train(sector, data=shared_data / "german_credit" / "german.data", loader="tabular_csv", loader_options=options,
-                sets=["max_steps=5", "batch_size=64", "learning_rate=0.01", "numeric_transform=quantile"],
-                base_model=None, out=tmp_path / "tab", quiet=True)
+    out = _lending().train_lending(shared_data / "german_credit" / "german.data", tmp_path / "tab",
+                                   ["max_steps=5", "batch_size=64", "learning_rate=0.01", "numeric_transform=quantile"])
+    columns, numeric = _lending().COLUMNS, _lending().NUMERIC
     run = Run.load(out)
     spec = run.preprocessor().spec()
     assert spec["numeric"] == numeric and spec["numeric_transform"] == "quantile" and len(spec["vocabularies"]) == 13
@@ -359,36 +360,6 @@ def test_ensemble_logits_get_one_loss_per_member():
     assert torch.allclose(loss, ce[1]) and logits.shape == (6, 3)
 
 
-DDP_SCRIPT = """
-import sys
-from pathlib import Path
-
-import torch
-
-from bigmodel.core import LabelMap, Recipe, SectorSpec, SectorTask
-from bigmodel.core.train import train
-
-
-class TabularRecipe(Recipe):
-    hidden_size: int = 16
-    numeric_transform: str = "standard"
-
-
-torch.set_num_threads(1)
-data, out = Path(sys.argv[1]), Path(sys.argv[2])
-columns = [f"a{i}" for i in range(1, 21)] + ["class"]
-numeric = ["a2", "a5", "a8", "a11", "a13", "a16", "a18"]
-options = {"delimiter": "whitespace", "columns": columns, "target": "class", "numeric": numeric,
-           "categorical": [c for c in columns[:-1] if c not in numeric], "label_names": {"1": "good", "2": "bad"},
-           "test_fraction": 0.2}
-task = SectorTask(name="credit", kind="tabular", label_map=LabelMap.from_names(["good", "bad"], positive="bad"),
-                  model="tabular_mlp", recipe=TabularRecipe)
-train(SectorSpec(name="lending", title="Lending", tasks=[task]), data=data, loader="tabular_csv",
-      loader_options=options, sets=["epochs=1", "batch_size=60", "learning_rate=0.01"], base_model=None,
-      out=out, quiet=True, seed=3)
-"""
-
-
 def test_ddp_under_torchrun_shards_the_data_and_writes_one_run(shared_data, tmp_path):
     """Two CPU processes (gloo) under torchrun: each trains on half the batches, rank 0 alone writes
     the run directory, and the run is complete and loadable."""
@@ -396,13 +367,12 @@ def test_ddp_under_torchrun_shards_the_data_and_writes_one_run(shared_data, tmp_
     import subprocess
     import sys
 
-    script = tmp_path / "ddp_train.py"
-    script.write_text(DDP_SCRIPT)
     out = tmp_path / "ddp-run"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     result = subprocess.run(
         [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-         str(script), str(shared_data / "german_credit" / "german.data"), str(out)],
+         str(LENDING), str(shared_data / "german_credit" / "german.data"), str(out),
+         "epochs=1", "batch_size=60", "learning_rate=0.01"],
         capture_output=True, text=True, env=env, timeout=300, cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     run = Run.load(out)
