@@ -105,19 +105,16 @@ def run_one(name: str, seed: int, args: argparse.Namespace, out_root: Path) -> d
             onnx = export_onnx(run_dir, echo=lambda *_: None)
             row["gate_retry"] = None
         except ExportError as exc:
-            # The fp32 defaults are tight for a 50-layer conv net: one logit off by 1.2e-4, or one label
-            # flipped between two classes whose logits are 5e-5 apart (1 of 400 samples > 0.1%), fails
-            # them with nothing wrong in the graph. Retry explicitly (--atol 1e-3 / --ignore-ties) when
-            # that is all, and say so in the row; anything else stays a failure.
+            # one label flipped between two grades whose logits are 5e-5 apart is 1/400 = 0.25% > 0.1%:
+            # when ties are all that failed, export again with --ignore-ties and say so in the row
             report = json.loads(report_path_for(default_output(run_dir)).read_text())
             ties = report.get("label_ties_within_tolerance", 0)
-            if report["label_disagreements"] > ties or not report["max_abs_logit_diff"] < 1e-3:
+            if not ties or report["label_disagreements"] > ties or report["max_abs_logit_diff"] > report["tolerance"]:
                 raise
-            retry = {"atol": 1e-3 if report["max_abs_logit_diff"] > report["tolerance"] else None,
-                     "ignore_ties": bool(ties)}
-            print(f"  {name} seed {seed}: fp32 gate with the defaults failed ({exc}); retrying with {retry}", flush=True)
-            onnx = export_onnx(run_dir, echo=lambda *_: None, **retry)
-            row["gate_retry"] = retry
+            print(f"  {name} seed {seed}: the fp32 gate failed on ties only ({exc}); retrying with --ignore-ties",
+                  flush=True)
+            onnx = export_onnx(run_dir, ignore_ties=True, echo=lambda *_: None)
+            row["gate_retry"] = {"ignore_ties": True}
         row["gate"] = {k: json.loads(report_path_for(onnx).read_text())[k]
                        for k in ("max_abs_logit_diff", "label_disagreements", "label_ties_within_tolerance", "samples")}
         row["onnx"] = _onnx_metrics(onnx, run_dir, spec["auc_metric"])
