@@ -382,10 +382,9 @@ def _is_transformer_text(run: Any) -> bool:
 
 
 def convert(src: Path, dst: Path, *, precision: str, optimize: bool, transformer: bool,
-            num_heads: int = 0, hidden_size: int = 0, keep_fp32: str = "none") -> dict[str, int]:
+            num_heads: int = 0, hidden_size: int = 0) -> dict[str, int]:
     """Derive ``dst`` from an fp32 export ``src``: optimise, then fp16 or int8 (int8 quantises the
-    optimised, fused graph, leaving the ``keep_fp32`` layers in fp32). Returns the fused-operator
-    counts of the optimisation ({} without)."""
+    optimised, fused graph, every layer). Returns the fused-operator counts of the optimisation ({} without)."""
     work, fused = src, {}
     if optimize:
         opt = dst.with_name(dst.name + ".opt.onnx")
@@ -396,7 +395,7 @@ def convert(src: Path, dst: Path, *, precision: str, optimize: bool, transformer
         _to_fp16(work, dst)
         return fused
     if precision == "int8":
-        _quantize_int8(work, dst, keep_fp32)
+        _quantize_int8(work, dst)
     elif work != dst:
         shutil.copyfile(work, dst)
     if work not in (src, dst):

@@ -330,8 +330,8 @@ def train(
         p.loader = guess_loader(p.data_path, task=task_spec.kind)
     say(f"loading data from {p.dataset.key if p.dataset else p.data_path}")
     splits, label_map = load_splits(
-        source, label_map=read_labels(labels) if labels is not None else task_spec.label_map, loader=p.loader, options=loader_options, task=task_spec.kind,
-        extend_labels=extend_labels,
+        source, label_map=read_labels(labels) if labels is not None else task_spec.label_map, loader=p.loader,
+        options=loader_options, task=task_spec.kind, extend_labels=extend_labels,
         seed=seed, validation_fraction=recipe.validation_fraction, progress=not quiet,
     )
     if "train" not in splits:
