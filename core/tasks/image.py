@@ -6,6 +6,10 @@ normalises with the model's mean/std, and returns NCHW float32 ``pixel_values``.
 augmentation (recipe fields ``augment_hflip``, ``augment_vflip``, ``augment_rotation`` in
 degrees, ``augment_intensity`` as a relative brightness/contrast jitter) runs only with
 ``train=True``.
+
+Test-time augmentation: with recipe ``tta_hflip = true`` the model, in eval mode, returns the mean
+of the logits of each image and its mirror image. It is part of the model, so evaluation, the
+validation metric that picks the checkpoint, the exported ONNX graph and serving all include it.
 """
 
 from __future__ import annotations
@@ -18,7 +22,8 @@ import numpy as np
 from ..specs import LabelMap
 from .base import Preprocessor, resolve_base
 
-__all__ = ["ImagePreprocessor", "PREPROCESSOR", "build_model", "init_head", "DEFAULT_IMAGE_SIZE", "WEIGHT_SUFFIXES"]
+__all__ = ["ImagePreprocessor", "PREPROCESSOR", "build_model", "init_head", "flip_tta_logits", "DEFAULT_IMAGE_SIZE",
+           "WEIGHT_SUFFIXES"]
 
 DEFAULT_IMAGE_SIZE = 224
 WEIGHT_SUFFIXES = (".safetensors", ".pth", ".pt", ".bin", ".ckpt")
@@ -292,6 +297,15 @@ def init_head(model: Any) -> None:
                 head.bias.zero_()
 
 
+def flip_tta_logits(net: Any, pixel_values: Any, *, hflip: bool, training: bool) -> Any:
+    """``net(pixel_values)``, averaged with ``net`` of the horizontally mirrored batch when
+    ``hflip`` and not ``training`` (test-time augmentation; training sees single images)."""
+    logits = net(pixel_values)
+    if hflip and not training:
+        logits = (logits + net(pixel_values.flip(-1))) / 2
+    return logits
+
+
 def build_model(*, label_map: LabelMap, recipe: Any, base: str | None, preprocess: dict, pretrained: bool = True):
     """A timm classifier taking ``pixel_values`` (NCHW float32) and returning logits.
 
@@ -299,7 +313,7 @@ def build_model(*, label_map: LabelMap, recipe: Any, base: str | None, preproces
     checkpoint (file, directory holding one weights file, or ``package:<module>``) whose
     architecture is the recipe's ``architecture``; its head is dropped and a fresh one of
     ``len(label_map)`` classes added. ``checkpoint_mapping`` ('names' or 'order') says how
-    checkpoint tensors meet the architecture's.
+    checkpoint tensors meet the architecture's. ``tta_hflip`` adds flip test-time augmentation.
     """
     import timm
     import torch
@@ -314,6 +328,7 @@ def build_model(*, label_map: LabelMap, recipe: Any, base: str | None, preproces
     else:
         model = timm.create_model(name, pretrained=pretrained, num_classes=len(label_map), in_chans=channels, drop_rate=dropout)
     init_head(model)
+    tta_hflip = bool(getattr(recipe, "tta_hflip", False))
 
     class ImageClassifier(torch.nn.Module):
         """forward(pixel_values) -> logits (batch, num_labels)."""
@@ -325,7 +340,7 @@ def build_model(*, label_map: LabelMap, recipe: Any, base: str | None, preproces
             self.model = inner
 
         def forward(self, pixel_values):
-            return self.model(pixel_values)
+            return flip_tta_logits(self.model, pixel_values, hflip=tta_hflip, training=self.training)
 
         def save_config(self, directory: Path) -> str:
             """Images rebuild from the timm name alone: returns it as the base."""

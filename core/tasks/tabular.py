@@ -7,6 +7,11 @@ centred to [-1, 1]); missing values become 0 (the centre). Categorical columns (
 str, None for missing) map to vocabulary indices, 0 being the unknown/missing bucket. The
 preprocessor outputs ``x_num`` float32 (N, n_num) and ``x_cat`` int64 (N, n_cat), only those
 that have columns.
+
+With ``numeric_bins = n`` in the recipe the preprocessor also records, per numeric column, up to
+n + 1 bin edges: quantiles of the *transformed* training column (what the model sees), duplicates
+removed. Models with piecewise-linear numeric embeddings (Gorishniy et al. 2022) build their
+encoding from them; the edges are part of the spec, so a rebuilt model gets the same bins.
 """
 
 from __future__ import annotations
@@ -34,10 +39,15 @@ def _quantile_map(values: np.ndarray, quantiles: np.ndarray, references: np.ndar
 class TabularPreprocessor(Preprocessor):
     kind = "tabular"
 
-    def __init__(self, *, numeric_transform: str = "standard", spec: dict[str, Any] | None = None) -> None:
+    def __init__(self, *, numeric_transform: str = "standard", numeric_bins: int = 0,
+                 spec: dict[str, Any] | None = None) -> None:
         if numeric_transform not in ("standard", "quantile"):
             raise ValueError(f"recipe field 'numeric_transform': expected 'standard' or 'quantile', got {numeric_transform!r}")
+        if isinstance(numeric_bins, bool) or not isinstance(numeric_bins, int) or numeric_bins < 0 or numeric_bins == 1:
+            raise ValueError(f"recipe field 'numeric_bins': expected 0 (none) or an integer >= 2, got {numeric_bins!r}")
         self.numeric_transform = numeric_transform
+        self.numeric_bins = numeric_bins
+        self.bins: list[list[float]] = []
         self.numeric: list[str] = []
         self.categorical: list[str] = []
         self.means: list[float] = []
@@ -52,7 +62,8 @@ class TabularPreprocessor(Preprocessor):
 
     @classmethod
     def create(cls, *, base: str | None, recipe: Any, label_map: LabelMap) -> "TabularPreprocessor":
-        return cls(numeric_transform=str(getattr(recipe, "numeric_transform", "standard")))
+        return cls(numeric_transform=str(getattr(recipe, "numeric_transform", "standard")),
+                   numeric_bins=int(getattr(recipe, "numeric_bins", 0) or 0))
 
     # -- fitting ----------------------------------------------------------------------------
     def fit(self, train: Any) -> None:
@@ -89,6 +100,16 @@ class TabularPreprocessor(Preprocessor):
             values = self._categorical_column(inputs, name)
             self.vocabularies[name] = sorted({v for v in values if v is not None})
         self.fitted = True
+        self.bins = self._fit_bins(inputs) if self.numeric_bins and self.numeric else []
+
+    def _fit_bins(self, inputs: dict[str, Any]) -> list[list[float]]:
+        """Quantile bin edges of each transformed training column; a constant column gets [v, v + 1]."""
+        x_num = self(inputs)["x_num"].astype(np.float64)
+        bins = []
+        for j in range(x_num.shape[1]):
+            edges = np.unique(np.quantile(x_num[:, j], np.linspace(0.0, 1.0, self.numeric_bins + 1)))
+            bins.append(edges.tolist() if len(edges) >= 2 else [float(edges[0]), float(edges[0]) + 1.0])
+        return bins
 
     # -- transforming -----------------------------------------------------------------------
     @staticmethod
@@ -193,6 +214,8 @@ class TabularPreprocessor(Preprocessor):
             "stds": list(self.stds),
             "quantiles": [list(q) for q in self.quantiles],
             "references": list(self.references),
+            "numeric_bins": self.numeric_bins,
+            "bins": [list(b) for b in self.bins],
             "vocabularies": {k: list(v) for k, v in self.vocabularies.items()},
             "unknown_index": 0,
             "missing_numeric": 0.0,
@@ -211,6 +234,7 @@ class TabularPreprocessor(Preprocessor):
             self.stds = [float(v) for v in spec["stds"]]
             self.quantiles = [list(map(float, q)) for q in spec.get("quantiles", [])]
             self.references = [float(v) for v in spec.get("references", [])]
+            self.bins = [list(map(float, b)) for b in spec.get("bins", [])]
             self.vocabularies = {k: list(v) for k, v in spec["vocabularies"].items()}
         except KeyError as exc:
             raise ValueError(f"tabular preprocessing spec lacks field {exc.args[0]!r}") from None
@@ -218,11 +242,15 @@ class TabularPreprocessor(Preprocessor):
             raise ValueError("tabular preprocessing spec is inconsistent: columns and encoders differ")
         if self.numeric_transform == "quantile" and len(self.quantiles) != len(self.numeric):
             raise ValueError("tabular preprocessing spec: quantile transform without one quantile list per numeric column")
+        if self.bins and (len(self.bins) != len(self.numeric)
+                          or any(len(b) < 2 or any(u >= v for u, v in zip(b, b[1:])) for b in self.bins)):
+            raise ValueError("tabular preprocessing spec: 'bins' needs one strictly increasing list of >= 2 edges per numeric column")
         self.fitted = True
 
     @classmethod
     def from_spec(cls, spec: dict[str, Any], directory: Path | None = None) -> "TabularPreprocessor":
-        return cls(numeric_transform=str(spec.get("numeric_transform", "standard")), spec=spec)
+        return cls(numeric_transform=str(spec.get("numeric_transform", "standard")),
+                   numeric_bins=int(spec.get("numeric_bins", 0)), spec=spec)
 
 
 PREPROCESSOR = TabularPreprocessor

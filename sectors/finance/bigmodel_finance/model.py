@@ -9,11 +9,17 @@ because that package's attention reads the batch size as a Python int (``len(q)`
 TorchScript ONNX exporter bakes into the graph and ``torch.export`` (non-strict) refuses to
 keep dynamic. Here every reshape keeps the batch axis symbolic, so both exporters give a graph
 with a dynamic batch.
+
+Numeric tokens are either linear (``x * w_j + b_j``, the 2021 paper) or piecewise-linear
+embeddings (Gorishniy et al., "On Embeddings for Numerical Features in Tabular Deep Learning",
+NeurIPS 2022) from ``rtdl_num_embeddings``, built from the bin edges the preprocessor fitted on
+the training rows (recipe ``numeric_bins``).
 """
 
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Any
 
 import torch
@@ -31,6 +37,17 @@ class _NumericTokens(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:  # (B, F) -> (B, F, d)
         return x.unsqueeze(-1) * self.weight + self.bias
+
+
+def _piecewise_linear_tokens(bins: list[list[float]], d: int) -> nn.Module:
+    """Piecewise-linear embeddings, version "B" (a linear embedding plus a piecewise-linear term
+    initialised to zero), no activation: the recommended setting for FT-Transformer."""
+    from rtdl_num_embeddings import PiecewiseLinearEmbeddings
+
+    edges = [torch.tensor(b, dtype=torch.float32) for b in bins]
+    with warnings.catch_warnings():  # a two-valued column has one bin: min-max scaling, as intended
+        warnings.filterwarnings("ignore", message=".*has just two bin edges.*")
+        return PiecewiseLinearEmbeddings(edges, d, activation=False, version="B")
 
 
 class _CategoricalTokens(nn.Module):
@@ -97,7 +114,8 @@ class FTTransformer(nn.Module):
 
     def __init__(self, *, n_numeric: int, cardinalities: list[int], n_classes: int, n_blocks: int = 3,
                  d_block: int = 192, attention_n_heads: int = 8, attention_dropout: float = 0.2,
-                 ffn_dropout: float = 0.1, residual_dropout: float = 0.0, ffn_multiplier: float = 4 / 3) -> None:
+                 ffn_dropout: float = 0.1, residual_dropout: float = 0.0, ffn_multiplier: float = 4 / 3,
+                 bins: list[list[float]] | None = None) -> None:
         super().__init__()
         if n_numeric + len(cardinalities) == 0:
             raise ValueError("FT-Transformer needs at least one numeric or categorical column")
@@ -108,7 +126,12 @@ class FTTransformer(nn.Module):
         self.n_numeric, self.n_categorical = n_numeric, len(cardinalities)
         bound = d_block ** -0.5
         self.cls = nn.Parameter(torch.empty(d_block).uniform_(-bound, bound))
-        self.numeric = _NumericTokens(n_numeric, d_block) if n_numeric else None
+        if bins and len(bins) != n_numeric:
+            raise ValueError(f"piecewise-linear embeddings need bin edges for each of the {n_numeric} numeric columns, got {len(bins)}")
+        if not n_numeric:
+            self.numeric = None
+        else:
+            self.numeric = _piecewise_linear_tokens(bins, d_block) if bins else _NumericTokens(n_numeric, d_block)
         self.categorical = _CategoricalTokens(list(cardinalities), d_block) if cardinalities else None
         hidden = int(d_block * ffn_multiplier)
         self.blocks = nn.ModuleList(
@@ -172,7 +195,8 @@ def feature_layout(preprocess: dict[str, Any]) -> tuple[int, list[int]]:
 
 def build_model(*, label_map: Any, recipe: Any, base: str | None, preprocess: dict[str, Any], pretrained: bool = True) -> nn.Module:
     """The engine's model builder for ``ft_transformer`` (trained from scratch: ``base`` must be None);
-    ``recipe.ensemble_size`` > 1 builds an :class:`FTTransformerEnsemble`."""
+    ``recipe.ensemble_size`` > 1 builds an :class:`FTTransformerEnsemble`; bin edges in the
+    preprocessing spec (recipe ``numeric_bins``) give piecewise-linear numeric embeddings."""
     if base is not None:
         raise ValueError(f"model ft_transformer is trained from scratch; it takes no base model (got {base!r})")
     n_numeric, cardinalities = feature_layout(preprocess)
@@ -187,5 +211,6 @@ def build_model(*, label_map: Any, recipe: Any, base: str | None, preprocess: di
         attention_dropout=getattr(recipe, "attention_dropout", 0.2),
         ffn_dropout=getattr(recipe, "ffn_dropout", 0.1),
         residual_dropout=getattr(recipe, "residual_dropout", 0.0),
+        bins=preprocess.get("bins") or None,
     )
     return FTTransformer(**kwargs) if size == 1 else FTTransformerEnsemble(size, **kwargs)

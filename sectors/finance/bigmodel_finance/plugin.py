@@ -43,6 +43,9 @@ class CreditRiskRecipe(Recipe):
     attention_dropout: float = Field(default=0.2, ge=0, lt=1)
     ffn_dropout: float = Field(default=0.1, ge=0, lt=1)
     residual_dropout: float = Field(default=0.0, ge=0, lt=1)
+    numeric_bins: int = Field(default=0, ge=0, le=256,
+                              description="0: linear numeric embeddings; n >= 2: piecewise-linear embeddings over "
+                                          "n quantile bins of the training column")
     ensemble_size: int = Field(default=1, ge=1, le=32,
                                description="independently initialised FT-Transformers whose logits are averaged")
     # training
@@ -67,6 +70,8 @@ class CreditRiskRecipe(Recipe):
     def _heads_divide_width(self) -> "CreditRiskRecipe":
         if self.d_block % self.attention_n_heads:
             raise ValueError(f"d_block ({self.d_block}) must be a multiple of attention_n_heads ({self.attention_n_heads})")
+        if self.numeric_bins == 1:
+            raise ValueError("numeric_bins must be 0 (linear embeddings) or >= 2 (piecewise-linear), got 1")
         if isinstance(self.class_weights, list) and (len(self.class_weights) != 2 or min(self.class_weights) <= 0):
             raise ValueError(f"class_weights must be 2 positive numbers (good, bad), got {self.class_weights}")
         return self

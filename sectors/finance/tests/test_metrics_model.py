@@ -55,11 +55,12 @@ PREPROCESS = {"numeric": ["a", "b", "c"], "categorical": ["u", "v"],
               "vocabularies": {"u": ["x", "y"], "v": ["p", "q", "r", "s"]}}
 
 
-def _model(**overrides):
+def _model(bins=None, **overrides):
     from bigmodel_finance.model import build_model
 
     recipe = CreditRiskRecipe(n_blocks=2, d_block=16, attention_n_heads=4).with_overrides(overrides)
-    return build_model(label_map=LABEL_MAP, recipe=recipe, base=None, preprocess=PREPROCESS).eval()
+    preprocess = PREPROCESS | ({"bins": bins} if bins else {})
+    return build_model(label_map=LABEL_MAP, recipe=recipe, base=None, preprocess=preprocess).eval()
 
 
 def test_model_shapes_and_unknown_bucket():
@@ -106,16 +107,44 @@ def test_ensemble_members_are_independent_and_averaged_in_eval():
     assert type(_model(ensemble_size=1)).__name__ == "FTTransformer"
 
 
-@pytest.mark.parametrize("ensemble_size", [1, 3], ids=["single", "ensemble"])
+def test_piecewise_linear_numeric_tokens_start_as_the_linear_embedding():
+    """Bin edges in the spec give rtdl's piecewise-linear embeddings (version B): at
+    initialisation the piecewise term is zero, so a numeric token is ``x * w + b``; training
+    then learns a different slope in each bin."""
+    import torch
+    from rtdl_num_embeddings import PiecewiseLinearEmbeddings
+
+    bins = [[-1.0, 0.0, 1.0], [-2.0, -0.5, 0.5, 2.0], [0.0, 1.0]]
+    torch.manual_seed(0)
+    model = _model(bins=bins)
+    assert isinstance(model.numeric, PiecewiseLinearEmbeddings)
+    x = torch.randn(5, 3)
+    linear = model.numeric.linear0
+    torch.testing.assert_close(model.numeric(x), x.unsqueeze(-1) * linear.weight + linear.bias)
+    with torch.no_grad():
+        model.numeric.linear.weight.normal_()
+    a, b = model.numeric(torch.tensor([[0.2, 0.0, 0.5]])), model.numeric(torch.tensor([[0.8, 0.0, 0.5]]))
+    c = model.numeric(torch.tensor([[-0.2, 0.0, 0.5]]))
+    assert not torch.allclose((b - a)[0, 0] / 0.6, (a - c)[0, 0] / 0.4)  # bins 0..1 and -1..0: other slopes
+    with pytest.raises(ValueError, match="bin edges for each of the 3 numeric columns, got 1"):
+        _model(bins=bins[:1])
+
+
+@pytest.mark.parametrize("variant", ["single", "ensemble", "piecewise"])
 @pytest.mark.parametrize("dynamo", [False, True], ids=["torchscript", "dynamo"])
-def test_onnx_matches_pytorch(tmp_path, dynamo, ensemble_size):
+def test_onnx_matches_pytorch(tmp_path, dynamo, variant):
     """Both exporters keep the batch axis dynamic and match PyTorch within 1e-4 (an ensemble is one
-    graph that averages its members)."""
+    graph that averages its members; piecewise-linear embeddings export as clamps)."""
     import onnxruntime as ort
     import torch
 
     torch.manual_seed(0)
-    model = _model(ensemble_size=ensemble_size)
+    if variant == "piecewise":
+        model = _model(bins=[[-1.0, 0.0, 1.0], [-2.0, -0.5, 0.5, 2.0], [0.0, 1.0]])
+        with torch.no_grad():
+            model.numeric.linear.weight.normal_()  # a trained-looking piecewise term, not the zero init
+    else:
+        model = _model(ensemble_size=3 if variant == "ensemble" else 1)
     example = (torch.randn(2, 3), torch.tensor([[1, 2], [2, 4]]))
     path = tmp_path / "ft.onnx"
     if dynamo:

@@ -167,18 +167,21 @@ def map_state_dict(model: Any, source: dict[str, Any], *, origin: str, head_pref
 def _classifier_class() -> type:
     import torch
 
+    from bigmodel.core.tasks.image import flip_tta_logits
+
     class ImageClassifier(torch.nn.Module):
         """``forward(pixel_values: float (batch, channels, H, W)) -> logits (batch, num_labels)``."""
 
         input_names = ["pixel_values"]
 
-        def __init__(self, backbone: torch.nn.Module, architecture: str) -> None:
+        def __init__(self, backbone: torch.nn.Module, architecture: str, tta_hflip: bool = False) -> None:
             super().__init__()
             self.backbone = backbone
             self.architecture = architecture
+            self.tta_hflip = tta_hflip
 
         def forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
-            return self.backbone(pixel_values)
+            return flip_tta_logits(self.backbone, pixel_values, hflip=self.tta_hflip, training=self.training)
 
         def save_config(self, directory: Path) -> str:
             """The base to rebuild a trained run from: the timm architecture name (no weight file needed)."""
@@ -188,7 +191,8 @@ def _classifier_class() -> type:
 
 
 def build_model(*, label_map: Any, recipe: Any, base: str | None, preprocess: dict, pretrained: bool = True) -> Any:
-    """The core builder: a timm backbone (weights from ``base`` when ``pretrained``) with a head for ``label_map``."""
+    """The core builder: a timm backbone (weights from ``base`` when ``pretrained``) with a head for
+    ``label_map``; recipe ``tta_hflip`` averages each image's logits with its mirror image's in eval mode."""
     import timm
 
     from bigmodel.core.tasks.image import init_head
@@ -208,7 +212,7 @@ def build_model(*, label_map: Any, recipe: Any, base: str | None, preprocess: di
         if in_chans == 1:
             _to_single_channel(backbone)
     init_head(backbone)  # the engine's small-head init (timm's default head starts near loss 10)
-    return _classifier_class()(backbone, arch)
+    return _classifier_class()(backbone, arch, bool(getattr(recipe, "tta_hflip", False)))
 
 
 def _to_single_channel(backbone: Any) -> None:

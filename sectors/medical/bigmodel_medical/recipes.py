@@ -3,7 +3,7 @@
 Field names line up with what the core image preprocessor (``bigmodel.core.tasks.image``) reads:
 ``image_size``, ``in_chans``, ``grey_to_rgb``, ``mean``, ``std``, ``augment_hflip`` / ``augment_vflip``
 (probabilities), ``augment_rotation`` (degrees), ``augment_intensity`` (relative brightness/contrast
-jitter), ``architecture`` and ``dropout`` (model builder). The screening and grading fields are read
+jitter), ``architecture``, ``dropout`` and ``tta_hflip`` (model builder). The screening and grading fields are read
 by :mod:`bigmodel_medical.decision` and :mod:`bigmodel_medical.metrics`.
 """
 
@@ -39,6 +39,8 @@ class ImagingRecipe(Recipe):
     augment_vflip: float = Field(default=0.0, ge=0, le=1, description="probability of a vertical flip")
     augment_rotation: float = Field(default=10.0, ge=0, le=180, description="random rotation in ±degrees")
     augment_intensity: float = Field(default=0.1, ge=0, le=1, description="relative brightness/contrast jitter")
+    tta_hflip: bool = Field(default=False, description="test-time augmentation: average the logits of each image and its "
+                                                       "mirror image (in eval, export and serving)")
     class_weights: Literal["none", "balanced"] = Field(
         default="balanced", description="loss weights per class: 'balanced' = n / (classes · count) on the training split"
     )

@@ -17,7 +17,7 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("timm")
 
 TINY = ["train_subset=64", "eval_subset=40", "max_steps=6", "batch_size=16", "image_size=32",
-        "eval_strategy=steps", "eval_steps=3", "early_stopping_patience=0"]
+        "eval_strategy=steps", "eval_steps=3", "early_stopping_patience=0", "tta_hflip=true"]
 
 
 def _cli(*args: str) -> str:
@@ -129,6 +129,10 @@ def test_predict_png_and_dicom_through_onnx(run_dir, breast_npz, tmp_path):
     run = Run.load(run_dir)
     torch_p = predict_proba(run.build_model(), run.preprocessor(), [image])[0, 0]
     assert rows[0]["positive_score"] == pytest.approx(float(torch_p), abs=1e-4)
+
+    # flip test-time augmentation is in the exported graph: an image and its mirror score alike
+    mirrored = predictor.predict([image[:, ::-1].copy()])[0]["positive_score"]
+    assert mirrored == pytest.approx(rows[0]["positive_score"], abs=1e-6)
 
     out = _cli("predict", str(run_dir / "export" / "model.onnx"), str(png), ct, "--json")
     cli_rows = json.loads(out)
