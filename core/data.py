@@ -35,6 +35,7 @@ __all__ = [
     "encode",
     "carve_validation",
     "subset",
+    "join_splits",
     "guess_loader",
     "load_splits",
 ]
@@ -360,6 +361,25 @@ def carve_validation(train: Split, fraction: float, seed: int, *, name: str = "v
             f"provide a {name} split or more examples per class"
         ) from None
     return train.take(np.sort(keep)), train.take(np.sort(held))
+
+
+def join_splits(parts: Sequence[Split]) -> Split:
+    """One split holding the examples of ``parts`` in order (list inputs, or dict-of-columns with
+    the same columns)."""
+    parts = list(parts)
+    if not parts:
+        raise DataError("join_splits: no splits to join")
+    if isinstance(parts[0].inputs, dict):
+        columns = list(parts[0].inputs)
+        for part in parts[1:]:
+            if not isinstance(part.inputs, dict) or list(part.inputs) != columns:
+                raise DataError(f"join_splits: the splits have different columns ({columns} vs "
+                                f"{list(part.inputs) if isinstance(part.inputs, dict) else type(part.inputs).__name__})")
+        inputs: Any = {c: np.concatenate([np.asarray(part.inputs[c]) for part in parts]) for c in columns}
+    else:
+        inputs = [x for part in parts for x in part.inputs]
+    return Split(inputs=inputs, labels=np.concatenate([np.asarray(part.labels, dtype=np.int64) for part in parts]),
+                 sources=[s for part in parts for s in part.sources])
 
 
 def subset(split: Split, n: int, seed: int) -> Split:

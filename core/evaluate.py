@@ -125,6 +125,9 @@ def evaluate(run: str | os.PathLike | Run, *, data: str | os.PathLike | None = N
         key = f"{source.name}/{split}"
     if split not in splits:
         raise ValueError(f"{source}: no {split!r} split in this data (has {sorted(splits)}); pass --split")
+    if data is None and split == "validation" and int(info.get("bagging", 1) or 1) > 1:
+        raise ValueError(f"{run.path}: a bagged run's members trained on its validation examples; its out-of-fold "
+                         "validation predictions and metrics were written at training (predictions/validation.npz)")
     part = splits[split]
     if data is None and split != "train":
         part = subset(part, int(run.recipe.get("eval_subset", 0)), seed)

@@ -307,8 +307,11 @@ class Run:
         return read_json(self.path / "model.json")
 
     def build_model(self):
-        """The trained torch module (rebuilt offline from model.json, weights loaded, eval mode)."""
+        """The trained torch module (rebuilt offline from model.json, weights loaded, eval mode); a
+        bagged run (model.json ``bagging`` k > 1) rebuilds its k members inside a mean ensemble."""
         from safetensors.torch import load_model
+
+        from .tasks.base import mean_ensemble
 
         spec = self.model_info()
         base = spec.get("rebuild_base")
@@ -316,8 +319,9 @@ class Run:
             base = str(self.path / base)
         builder = resolve_callable(spec["builder"])
         preprocess = read_json(self.path / "preprocess" / "preprocess.json")
-        model = builder(label_map=self.label_map, recipe=self.recipe_values(), base=base,
-                        preprocess=preprocess, pretrained=False)
+        members = [builder(label_map=self.label_map, recipe=self.recipe_values(), base=base,
+                           preprocess=preprocess, pretrained=False) for _ in range(int(spec.get("bagging", 1) or 1))]
+        model = members[0] if len(members) == 1 else mean_ensemble(members)
         try:
             load_model(model, str(self.path / "model.safetensors"), strict=True)
         except RuntimeError as exc:

@@ -273,6 +273,9 @@ class Recipe(BaseModel):
     eval_strategy: Literal["epoch", "steps"] = "epoch"
     eval_steps: int = Field(default=100, ge=1)
     validation_fraction: float = Field(default=0.1, gt=0, lt=1, description="share of train carved out as validation when a dataset has none")
+    bagging: int = Field(default=1, ge=1, le=20, description="k > 1: k members, each trained on k-1 stratified folds of "
+                         "train + validation with early stopping on the other; the model averages their logits and the "
+                         "validation predictions are out-of-fold")
     train_subset: int = Field(default=0, ge=0, description="use a stratified subset of this many training examples (0: all)")
     eval_subset: int = Field(default=0, ge=0, description="use a stratified subset of this many validation/test examples (0: all)")
 

@@ -4,6 +4,12 @@ Flow: registry lookup -> data (``data.load_splits``) -> recipe (preset, file, ``
 preprocessor fitted on train -> model -> ``Trainer`` (checkpoints in ``<out>.partial/checkpoints``)
 -> probabilities on validation/test -> sector decision fitted on validation -> metrics, charts,
 model card -> rename ``<out>.partial`` to ``<out>``. See docs/run-format.md.
+
+Bagging (recipe ``bagging = k > 1``): the training and validation examples form one pool, split
+into k stratified folds (:func:`bagging_folds`); member m trains on the other folds with early
+stopping on fold m, and the run's model averages the members' logits (:func:`mean_ensemble`). The
+run's validation predictions are out-of-fold (each pooled example scored by the member that did not
+train on it), so the decision and calibration are fitted on data no scorer saw.
 """
 
 from __future__ import annotations
@@ -33,7 +39,7 @@ from .runs import (
 )
 from .specs import DatasetSpec, LabelMap, ModelSpec, Recipe, SectorSpec, SectorTask, atomic_write_text, resolve_callable
 
-__all__ = ["train", "TrainPlan", "plan", "default_out", "ENV_PACKAGES"]
+__all__ = ["train", "TrainPlan", "plan", "default_out", "bagging_folds", "ENV_PACKAGES"]
 
 ENV_PACKAGES = (
     "bigmodel", "torch", "transformers", "accelerate", "tokenizers", "safetensors", "timm", "numpy",
@@ -144,6 +150,19 @@ def _torch_parts():
             return (loss, (loss, members.mean(0))) if return_outputs else loss
 
     return Examples, Collator, ClassifierTrainer
+
+
+def bagging_folds(labels: np.ndarray, k: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The (train, validation) index pairs of a bagged run's k members over its pooled examples:
+    stratified k-fold, shuffled with ``seed``. Baselines that should see the same rows use this."""
+    from sklearn.model_selection import StratifiedKFold
+
+    labels = np.asarray(labels)
+    _, counts = np.unique(labels, return_counts=True)
+    if counts.min() < k:
+        raise ValueError(f"recipe field 'bagging' = {k}: every class needs at least {k} training examples "
+                         f"(the smallest has {int(counts.min())})")
+    return list(StratifiedKFold(k, shuffle=True, random_state=seed).split(np.zeros(len(labels)), labels))
 
 
 def _class_weights(recipe: Recipe, labels: np.ndarray, label_map: LabelMap) -> list[float] | None:
@@ -312,6 +331,11 @@ def train(
     # directory (the others load the same data, fit the same preprocessing and train their shard)
     main = int(os.environ.get("RANK", "0")) == 0
     quiet = quiet or not main
+    bagging = int(getattr(recipe, "bagging", 1) or 1)
+    if bagging > 1 and resume:
+        raise RunError(f"--resume: a bagged run (recipe bagging = {bagging}) cannot resume; start again with --overwrite")
+    if bagging > 1 and int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        raise RunError("recipe field 'bagging' > 1 trains its members one after another; run it without torchrun")
     if main and out_dir.exists() and not overwrite:
         raise RunError(f"{out_dir} already exists; pass --overwrite to replace it or --out to choose another directory")
     if main and partial.exists() and not resume:
@@ -342,6 +366,12 @@ def train(
             splits[name] = subset(splits[name], recipe.eval_subset, seed)
     if len(label_map) < 2:
         raise ValueError("a classifier needs at least two classes")
+    pool, folds = None, []
+    if bagging > 1:
+        from .data import join_splits
+
+        pool = join_splits([splits["train"], splits["validation"]])
+        folds = bagging_folds(pool.labels, bagging, seed)
     recipe_record = {"class": callable_ref(type(recipe)), "values": recipe.model_dump(mode="json"), "digest": recipe.digest()}
 
     if main:
@@ -384,7 +414,10 @@ def train(
         "metrics": list(task_spec.metrics),
         "decision": callable_ref(task_spec.decision) if task_spec.decision is not None else None,
         "report": callable_ref(task_spec.report) if task_spec.report is not None else None,
-        "counts": {k: len(v) for k, v in splits.items()},
+        # a bagged run's validation predictions are out-of-fold over the pooled train + validation examples
+        "counts": ({k: len(v) for k, v in splits.items()} if pool is None else
+                   {k: len(pool) if k in ("train", "validation") else len(v) for k, v in splits.items()}),
+        "bagging": bagging,
         "subsets": bool(recipe.train_subset or recipe.eval_subset),
         "status": "training",
     }
@@ -403,66 +436,18 @@ def train(
         preprocessor = load_preprocessor(pre_dir)
     else:
         preprocessor = make_preprocessor(task_spec.kind, base=resolved_base, recipe=recipe, label_map=label_map)
-        preprocessor.fit(splits["train"])
+        preprocessor.fit(splits["train"] if pool is None else pool)
         if main:
             preprocessor.save(pre_dir)
     if hasattr(preprocessor, "rng"):
         preprocessor.rng = np.random.default_rng(seed)
     spec = preprocessor.spec()
     builder = resolve_callable(p.model.builder)
-    verbosity = transformers.logging.get_verbosity()
-    bars = transformers.utils.logging.is_progress_bar_enabled()
-    if quiet:
-        transformers.logging.set_verbosity_error()
-        transformers.utils.logging.disable_progress_bar()  # "Loading weights" bars
-    try:
-        set_seed(seed)
-        model = builder(label_map=label_map, recipe=recipe, base=resolved_base, preprocess=spec,
-                        pretrained=bool(getattr(recipe, "pretrained", True)))
-    finally:
-        transformers.logging.set_verbosity(verbosity)
-        if bars:
-            transformers.utils.logging.enable_progress_bar()
-
     cuda = torch.cuda.is_available()
     if recipe.mixed_precision == "fp16" and not cuda:
         raise ValueError("recipe field 'mixed_precision': 'fp16' needs a CUDA GPU; use 'no' or 'bf16' on CPU")
     metric_name, greater = _best_metric(recipe, task_spec, len(label_map))
     strategy = recipe.eval_strategy
-    args = TrainingArguments(
-        output_dir=str(partial / "checkpoints"),
-        per_device_train_batch_size=recipe.batch_size,
-        per_device_eval_batch_size=recipe.eval_batch_size,
-        num_train_epochs=float(recipe.epochs),
-        max_steps=recipe.max_steps,
-        learning_rate=recipe.learning_rate,
-        weight_decay=recipe.weight_decay,
-        warmup_steps=float(recipe.warmup_ratio) if recipe.warmup_ratio else 0,
-        lr_scheduler_type=recipe.lr_scheduler,
-        gradient_accumulation_steps=recipe.gradient_accumulation_steps,
-        fp16=recipe.mixed_precision == "fp16",
-        bf16=recipe.mixed_precision == "bf16",
-        eval_strategy=strategy,
-        eval_steps=recipe.eval_steps if strategy == "steps" else None,
-        save_strategy=strategy,
-        save_steps=recipe.eval_steps if strategy == "steps" else None,
-        save_total_limit=2,
-        logging_strategy="steps",
-        logging_steps=max(1, min(50, recipe.eval_steps)),
-        logging_first_step=True,
-        load_best_model_at_end=True,
-        metric_for_best_model=metric_name,
-        greater_is_better=greater,
-        seed=seed,
-        data_seed=seed,
-        disable_tqdm=quiet,
-        log_level="error" if quiet else "warning",
-        report_to="none",
-        use_cpu=not cuda,
-        remove_unused_columns=False,
-        label_names=["labels"],
-        dataloader_num_workers=0,
-    )
     Examples, Collator, ClassifierTrainer = _torch_parts()
 
     def compute(eval_pred: Any) -> dict[str, float]:
@@ -476,44 +461,115 @@ def train(
         return {k: (float("nan") if v is None else float(v)) for k, v in values.items()
                 if isinstance(v, (int, float)) or v is None}
 
-    callbacks = list(_extra_callbacks())
-    if recipe.early_stopping_patience > 0:
-        callbacks.append(EarlyStoppingCallback(early_stopping_patience=recipe.early_stopping_patience))
-    trainer = ClassifierTrainer(
-        model=model,
-        args=args,
-        data_collator=Collator(preprocessor, splits),
-        train_dataset=Examples("train", len(splits["train"])),
-        eval_dataset=Examples("validation", len(splits["validation"])),
-        compute_metrics=compute,
-        callbacks=callbacks,
-        class_weights=_class_weights(recipe, splits["train"].labels, label_map),
-        label_smoothing=recipe.label_smoothing,
-    )
-    if quiet:
-        from transformers.trainer_callback import PrinterCallback
+    def fit(part: dict[str, Any], member_seed: int, checkpoints: Path, checkpoint: str | None = None) -> Any:
+        """Build the model and train it on ``part["train"]`` (early stopping on ``part["validation"]``)."""
+        verbosity = transformers.logging.get_verbosity()
+        bars = transformers.utils.logging.is_progress_bar_enabled()
+        if quiet:
+            transformers.logging.set_verbosity_error()
+            transformers.utils.logging.disable_progress_bar()  # "Loading weights" bars
+        try:
+            set_seed(member_seed)
+            model = builder(label_map=label_map, recipe=recipe, base=resolved_base, preprocess=spec,
+                            pretrained=bool(getattr(recipe, "pretrained", True)))
+        finally:
+            transformers.logging.set_verbosity(verbosity)
+            if bars:
+                transformers.utils.logging.enable_progress_bar()
+        args = TrainingArguments(
+            output_dir=str(checkpoints),
+            per_device_train_batch_size=recipe.batch_size,
+            per_device_eval_batch_size=recipe.eval_batch_size,
+            num_train_epochs=float(recipe.epochs),
+            max_steps=recipe.max_steps,
+            learning_rate=recipe.learning_rate,
+            weight_decay=recipe.weight_decay,
+            warmup_steps=float(recipe.warmup_ratio) if recipe.warmup_ratio else 0,
+            lr_scheduler_type=recipe.lr_scheduler,
+            gradient_accumulation_steps=recipe.gradient_accumulation_steps,
+            fp16=recipe.mixed_precision == "fp16",
+            bf16=recipe.mixed_precision == "bf16",
+            eval_strategy=strategy,
+            eval_steps=recipe.eval_steps if strategy == "steps" else None,
+            save_strategy=strategy,
+            save_steps=recipe.eval_steps if strategy == "steps" else None,
+            save_total_limit=2,
+            logging_strategy="steps",
+            logging_steps=max(1, min(50, recipe.eval_steps)),
+            logging_first_step=True,
+            load_best_model_at_end=True,
+            metric_for_best_model=metric_name,
+            greater_is_better=greater,
+            seed=member_seed,
+            data_seed=member_seed,
+            disable_tqdm=quiet,
+            log_level="error" if quiet else "warning",
+            report_to="none",
+            use_cpu=not cuda,
+            remove_unused_columns=False,
+            label_names=["labels"],
+            dataloader_num_workers=0,
+        )
+        callbacks = list(_extra_callbacks())
+        if recipe.early_stopping_patience > 0:
+            callbacks.append(EarlyStoppingCallback(early_stopping_patience=recipe.early_stopping_patience))
+        trainer = ClassifierTrainer(
+            model=model,
+            args=args,
+            data_collator=Collator(preprocessor, part),
+            train_dataset=Examples("train", len(part["train"])),
+            eval_dataset=Examples("validation", len(part["validation"])),
+            compute_metrics=compute,
+            callbacks=callbacks,
+            class_weights=_class_weights(recipe, part["train"].labels, label_map),
+            label_smoothing=recipe.label_smoothing,
+        )
+        if quiet:
+            from transformers.trainer_callback import PrinterCallback
 
-        trainer.remove_callback(PrinterCallback)  # it prints log dicts even with disable_tqdm
-    checkpoint = None
-    if resume:
-        checkpoint = get_last_checkpoint(str(partial / "checkpoints")) if (partial / "checkpoints").is_dir() else None
-        if checkpoint is None:
-            raise RunError(f"--resume: {partial / 'checkpoints'} holds no checkpoint; start again with --overwrite")
-        say(f"resuming from {checkpoint}")
-    say(f"training {p.model.name} ({task_spec.kind}) on {len(splits['train'])} examples, "
-        f"{len(label_map)} classes, device {'cuda' if cuda else 'cpu'}")
-    trainer.train(resume_from_checkpoint=checkpoint)
-    if not trainer.is_world_process_zero():
-        return out_dir
-    model = trainer.model
-    device = str(trainer.args.device)
+            trainer.remove_callback(PrinterCallback)  # it prints log dicts even with disable_tqdm
+        trainer.train(resume_from_checkpoint=checkpoint)
+        return trainer
 
-    # predictions, decision, metrics
     from .evaluate import predict_proba, split_metrics, write_charts
 
     probas: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    if pool is None:
+        checkpoint = None
+        if resume:
+            checkpoint = get_last_checkpoint(str(partial / "checkpoints")) if (partial / "checkpoints").is_dir() else None
+            if checkpoint is None:
+                raise RunError(f"--resume: {partial / 'checkpoints'} holds no checkpoint; start again with --overwrite")
+            say(f"resuming from {checkpoint}")
+        say(f"training {p.model.name} ({task_spec.kind}) on {len(splits['train'])} examples, "
+            f"{len(label_map)} classes, device {'cuda' if cuda else 'cpu'}")
+        trainer = fit(splits, seed, partial / "checkpoints", checkpoint)
+        if not trainer.is_world_process_zero():
+            return out_dir
+        model = trainer.model
+        trainers = [trainer]
+    else:
+        out_of_fold = np.zeros((len(pool), len(label_map)))
+        trainers = []
+        for m, (train_idx, val_idx) in enumerate(folds):
+            say(f"training {p.model.name} ({task_spec.kind}), bagging member {m + 1}/{bagging}: {len(train_idx)} "
+                f"examples, early stopping on {len(val_idx)}, device {'cuda' if cuda else 'cpu'}")
+            part = {"train": pool.take(train_idx), "validation": pool.take(val_idx)}
+            trainer = fit(part, seed + m, partial / "checkpoints" / f"member-{m}")
+            out_of_fold[val_idx] = predict_proba(trainer.model, preprocessor, part["validation"].inputs,
+                                                 batch_size=recipe.eval_batch_size, device=str(trainer.args.device))
+            trainers.append(trainer)
+        from .tasks.base import mean_ensemble
+
+        model = mean_ensemble([t.model for t in trainers])
+        splits["validation"] = pool  # scored out of fold
+        probas["validation"] = (pool.labels, out_of_fold)
+        save_predictions(partial, "validation", pool.labels, out_of_fold)
+    device = str(trainers[0].args.device)
+
+    # predictions, decision, metrics
     for name in ("validation", "test"):
-        if name in splits:
+        if name in splits and name not in probas:
             proba = predict_proba(model, preprocessor, splits[name].inputs, batch_size=recipe.eval_batch_size, device=device)
             probas[name] = (splits[name].labels, proba)
             save_predictions(partial, name, splits[name].labels, proba)
@@ -554,12 +610,15 @@ def train(
         "num_labels": len(label_map),
         "parameters": int(sum(t.numel() for t in model.parameters())),
         "export_atol": dict(p.model.export_atol),
+        "bagging": bagging,
     })
 
-    curve = _curve(trainer.state.log_history)
-    curve["best_metric"] = trainer.state.best_metric
-    curve["best_checkpoint"] = trainer.state.best_model_checkpoint and Path(trainer.state.best_model_checkpoint).name
+    curve = _curve(trainers[0].state.log_history)  # a bagged run: the first member's curve
+    curve["best_metric"] = trainers[0].state.best_metric
+    curve["best_checkpoint"] = trainers[0].state.best_model_checkpoint and Path(trainers[0].state.best_model_checkpoint).name
     curve["metric"] = metric_name
+    if pool is not None:
+        curve["members"] = [{"best_metric": t.state.best_metric, "global_step": int(t.state.global_step)} for t in trainers]
     write_json(partial / "training_curve.json", curve)
     from .charts import training_curve_png
 
@@ -569,7 +628,7 @@ def train(
     save_heldout(partial / "heldout", task_spec.kind, splits[held_split], split_name=held_split, seed=seed)
 
     info.update(status="complete", finished=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-                global_step=int(trainer.state.global_step), labels=len(label_map))
+                global_step=sum(int(t.state.global_step) for t in trainers), labels=len(label_map))
     atomic_write_text(partial / "README.md",
                       _model_card(info, task_spec, p.sector, metrics, decision, info["counts"], label_map))
     write_json(partial / "run.json", info)

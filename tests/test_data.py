@@ -29,6 +29,7 @@ from bigmodel.core.data import (
     fetch,
     guess_loader,
     is_cached,
+    join_splits,
     load_splits,
     subset,
 )
@@ -398,6 +399,19 @@ def test_subset_of_tabular_inputs_keeps_columns_aligned():
     rows = [int(s.split(":")[1]) for s in part.sources]
     assert part.inputs["age"].tolist() == [float(r) for r in rows]
     assert part.inputs["job"].tolist() == [list("abcdefghij")[r] for r in rows]
+
+
+def test_join_splits_keeps_order_for_columns_and_lists():
+    a = Split(inputs={"age": np.array([1.0, 2.0]), "job": np.array(["x", None], dtype=object)},
+              labels=np.array([0, 1]), sources=["f:1", "f:2"])
+    b = Split(inputs={"age": np.array([3.0]), "job": np.array(["z"], dtype=object)}, labels=np.array([1]), sources=["g:1"])
+    joined = join_splits([a, b])
+    assert joined.inputs["age"].tolist() == [1.0, 2.0, 3.0] and joined.inputs["job"].tolist() == ["x", None, "z"]
+    assert joined.labels.tolist() == [0, 1, 1] and joined.sources == ["f:1", "f:2", "g:1"]
+    texts = join_splits([Split(["p", "q"], np.array([0, 1]), ["t:1", "t:2"]), Split(["r"], np.array([2]), ["v:1"])])
+    assert texts.inputs == ["p", "q", "r"] and texts.labels.tolist() == [0, 1, 2]
+    with pytest.raises(DataError, match="different columns"):
+        join_splits([a, Split(inputs={"age": np.array([3.0])}, labels=np.array([1]), sources=["g:1"])])
 
 
 # -- load_splits from local paths ----------------------------------------------------------

@@ -329,6 +329,50 @@ def test_tabular_run(shared_data, tmp_path):
     assert stored.shape == (200, 2)
 
 
+def test_bagged_run_scores_validation_out_of_fold_and_exports_one_graph(shared_data, tmp_path):
+    """recipe bagging=3: three members on the engine's folds of train + validation; the stored
+    validation probabilities of each pooled row come from the member that did not train on it, the
+    model averages the members' logits, and it rebuilds, exports through the gate and refuses an
+    in-sample re-evaluation of the validation split."""
+    import torch
+
+    from bigmodel.core.data import join_splits, load_splits
+    from bigmodel.core.evaluate import evaluate, predict_proba
+    from bigmodel.core.export import export_onnx
+    from bigmodel.core.train import bagging_folds
+
+    lending = _lending()
+    data = shared_data / "german_credit" / "german.data"
+    out = lending.train_lending(data, tmp_path / "bag", ["max_steps=4", "batch_size=64", "learning_rate=0.01",
+                                                         "bagging=3"], seed=3)
+    run = Run.load(out)
+    assert run.info["bagging"] == 3 and run.model_info()["bagging"] == 3
+    assert run.info["counts"] == {"train": 800, "validation": 800, "test": 200}
+    assert len(json.loads((out / "training_curve.json").read_text())["members"]) == 3
+    model = run.build_model()
+    assert type(model).__name__ == "MeanEnsemble" and len(model.members) == 3
+    splits, _ = load_splits(data, label_map=run.label_map, loader="tabular_csv", options=lending.OPTIONS,
+                            task="tabular", seed=3, validation_fraction=0.1, progress=False)
+    pool = join_splits([splits["train"], splits["validation"]])
+    labels, out_of_fold = run.predictions("validation")
+    np.testing.assert_array_equal(labels, pool.labels)
+    pre = run.preprocessor()
+    for member, (_, val_idx) in zip(model.members, bagging_folds(pool.labels, 3, seed=3)):
+        np.testing.assert_allclose(out_of_fold[val_idx], predict_proba(member, pre, pool.take(val_idx).inputs), atol=1e-6)
+    x = pre(splits["test"].inputs)
+    with torch.no_grad():
+        mean_logits = torch.stack([m(**{k: torch.from_numpy(v) for k, v in x.items()}) for m in model.members]).mean(0)
+    np.testing.assert_allclose(run.predictions("test")[1], torch.softmax(mean_logits, -1).numpy(), atol=1e-6)
+    onnx_path = export_onnx(run, echo=lambda s: None)
+    assert onnx_path.is_file()
+    with pytest.raises(ValueError, match="bagged run's members trained on its validation examples"):
+        evaluate(run, split="validation", quiet=True)
+    with pytest.raises(RunError, match="bagged run .* cannot resume"):
+        lending.train_lending(data, tmp_path / "bag2", ["bagging=3"], resume=True)
+    with pytest.raises(ValueError, match="bagging' = 900: every class needs at least 900"):
+        bagging_folds(pool.labels, 900, seed=0)
+
+
 def test_ensemble_logits_get_one_loss_per_member():
     """A model returning (members, batch, classes) in training is a deep ensemble: the loss is the
     mean of the members' own cross-entropies (each member's gradient depends on itself only), the

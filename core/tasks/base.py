@@ -23,6 +23,7 @@ __all__ = [
     "preprocessor_from_spec",
     "take_inputs",
     "count_inputs",
+    "mean_ensemble",
 ]
 
 PREPROCESS_FILE = "preprocess.json"
@@ -158,3 +159,35 @@ def count_inputs(inputs: Any) -> int:
             raise ValueError(f"tabular columns have different lengths: {sorted(lengths)}")
         return lengths.pop() if lengths else 0
     return len(inputs)
+
+
+def mean_ensemble(members: list[Any]) -> Any:
+    """A torch module returning the mean of ``members``' logits (a bagged run's model).
+
+    Its ``forward`` carries the first member's signature, so the exporters bind the preprocessor's
+    named inputs as they do for one model; ``save_config`` and ``input_names`` come from it too.
+    """
+    import inspect
+
+    import torch
+
+    if len(members) < 2:
+        raise ValueError(f"an ensemble needs at least 2 members, got {len(members)}")
+    first = members[0]
+
+    class MeanEnsemble(torch.nn.Module):
+        """forward(**inputs) -> mean of the members' logits."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.members = torch.nn.ModuleList(members)
+
+        def forward(self, *args: Any, **kwargs: Any) -> Any:
+            return torch.stack([member(*args, **kwargs) for member in self.members]).mean(0)
+
+    MeanEnsemble.forward.__signature__ = inspect.signature(type(first).forward)
+    if hasattr(first, "input_names"):
+        MeanEnsemble.input_names = first.input_names
+    if hasattr(first, "save_config"):
+        MeanEnsemble.save_config = lambda self, directory: self.members[0].save_config(directory)
+    return MeanEnsemble()

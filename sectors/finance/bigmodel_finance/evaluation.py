@@ -117,22 +117,27 @@ def finance_report(run_dir: str | os.PathLike) -> dict[str, Any]:
     if positive is None or len(run.label_map) != 2:
         raise ValueError(f"{run.path}: the finance report needs a binary label map with a positive class")
     recipe = run.recipe_values()
+    bagging = int(run.info.get("bagging", 1) or 1)
     labels = {k: splits[k].labels for k in ("validation", "test")}
     model = run.build_model()
     preprocessor = run.preprocessor()
     with torch.inference_mode():
         proba = {k: predict_proba(model, preprocessor, splits[k].inputs, device="cpu")[:, positive]
-                 for k in ("validation", "test")}
+                 for k in ("validation", "test")[bagging > 1:]}
         _, seconds = _timed(predict_proba, model, preprocessor, splits["test"].inputs, device="cpu")
+    if bagging > 1:  # the members trained on the validation rows: their out-of-fold scores, written at training
+        labels["validation"], oof = run.predictions("validation")
+        proba["validation"] = oof[:, positive]
     models: dict[str, Any] = {MODEL: score_policy(labels["validation"], proba["validation"], labels["test"],
                                                   proba["test"], run.label_map, recipe)}
     models[MODEL]["scoring_ms_per_applicant"] = 1000 * seconds / len(labels["test"])
     calibrated = {MODEL: models[MODEL].pop("calibrated_test")}
     for name, fit in BASELINES.items():
-        out, fit_seconds = _timed(fit, splits["train"], {"validation": splits["validation"], "test": splits["test"]},
-                                  positive_id=positive, validation=splits["validation"], seed=int(run.info.get("seed", 0)))
-        models[name] = score_policy(labels["validation"], out["validation"], labels["test"], out["test"],
-                                    run.label_map, recipe)
+        (y_val, p_val, p_test), fit_seconds = _timed(_fit_baseline, fit, splits, bagging=bagging, positive_id=positive,
+                                                     seed=int(run.info.get("seed", 0)))
+        if not np.array_equal(y_val, labels["validation"]):
+            raise RuntimeError(f"{run.path}: the baselines' validation rows differ from the run's")
+        models[name] = score_policy(y_val, p_val, labels["test"], p_test, run.label_map, recipe)
         models[name]["train_seconds"] = fit_seconds
         calibrated[name] = models[name].pop("calibrated_test")
     y_test = (labels["test"] == positive).astype(np.int64)
@@ -147,6 +152,7 @@ def finance_report(run_dir: str | os.PathLike) -> dict[str, Any]:
     report = {
         "run": str(run.path),
         "split_sizes": {k: len(v) for k, v in splits.items()},
+        "bagging": bagging,
         "models": {k: {kk: vv for kk, vv in v.items() if kk != "decision"} | {"threshold": v["decision"]["threshold"],
                    "calibration": v["decision"]["calibration"]["method"]} for k, v in models.items()},
         "auroc_gain_over_logistic": models[MODEL]["test"]["auroc"] - lr["auroc"],
@@ -174,6 +180,29 @@ def _german_rows(source: Path) -> tuple[list[str], np.ndarray, Path]:
     if bad:
         raise ValueError(f"{data}: class {bad[0]!r} is neither 1 nor 2")
     return lines, np.array([CLASS_NAMES[c] == "bad" for c in classes], dtype=np.int64), doc
+
+
+def _fit_baseline(fit: Any, splits: dict[str, Any], *, bagging: int, positive_id: int,
+                  seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(validation labels, validation P(positive), test P(positive)) of one baseline, trained as the
+    engine trained the FT-Transformer: on the train split, or for ``bagging`` k > 1 as k members on
+    the engine's folds of train + validation (out-of-fold validation scores, mean test score)."""
+    evaluate = {"validation": splits["validation"], "test": splits["test"]}
+    if bagging <= 1:
+        probs = fit(splits["train"], evaluate, positive_id=positive_id, validation=splits["validation"], seed=seed)
+        return splits["validation"].labels, probs["validation"], probs["test"]
+    from bigmodel.core.data import join_splits
+    from bigmodel.core.train import bagging_folds
+
+    pool = join_splits([splits["train"], splits["validation"]])
+    out_of_fold, test = np.zeros(len(pool)), []
+    for train_idx, val_idx in bagging_folds(pool.labels, bagging, seed):
+        held = pool.take(val_idx)
+        probs = fit(pool.take(train_idx), {"validation": held, "test": splits["test"]}, positive_id=positive_id,
+                    validation=held, seed=seed)
+        out_of_fold[val_idx] = probs["validation"]
+        test.append(probs["test"])
+    return pool.labels, out_of_fold, np.mean(test, axis=0)
 
 
 def cross_validate(source: str | os.PathLike | None = None, *, out: str | os.PathLike, preset: str | None = "full",
@@ -220,16 +249,16 @@ def cross_validate(source: str | os.PathLike | None = None, *, out: str | os.Pat
         scored = score_policy(labels_val, proba_val[:, positive], labels_test, proba_test[:, positive],
                               run.label_map, run.recipe_values())
         per_fold[MODEL].append(scored["test"] | {"train_seconds": seconds})
-        # the baselines on exactly the rows the engine used (same loader, seed and validation carve)
+        # the baselines on exactly the rows the engine used (same loader, seed and validation carve,
+        # and for a bagged run the same members' folds)
         splits, _ = load_splits(data_dir, label_map=task.label_map, loader="german_credit", task="tabular",
                                 seed=seed, validation_fraction=recipe.validation_fraction, progress=False)
-        if not np.array_equal(splits["validation"].labels, labels_val) or not np.array_equal(splits["test"].labels, labels_test):
-            raise RuntimeError(f"fold {i}: the baselines' splits differ from the engine's run {run_dir}")
         for name, fit in BASELINES.items():
-            probs, fit_seconds = _timed(fit, splits["train"], {"validation": splits["validation"], "test": splits["test"]},
-                                        positive_id=positive, validation=splits["validation"], seed=seed)
-            scored = score_policy(splits["validation"].labels, probs["validation"], splits["test"].labels, probs["test"],
-                                  run.label_map, run.recipe_values())
+            (y_val, p_val, p_test), fit_seconds = _timed(_fit_baseline, fit, splits, bagging=int(recipe.bagging),
+                                                         positive_id=positive, seed=seed)
+            if not np.array_equal(y_val, labels_val) or not np.array_equal(splits["test"].labels, labels_test):
+                raise RuntimeError(f"fold {i}: the baselines' splits differ from the engine's run {run_dir}")
+            scored = score_policy(y_val, p_val, splits["test"].labels, p_test, run.label_map, run.recipe_values())
             per_fold[name].append(scored["test"] | {"train_seconds": fit_seconds})
         if not keep_runs:
             shutil.rmtree(fold_dir)

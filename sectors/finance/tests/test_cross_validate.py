@@ -30,3 +30,35 @@ def test_cross_validate_two_folds(tmp_path, shared_data, isolated_cache, monkeyp
     assert not (tmp_path / "cv" / "fold-0").exists()  # fold runs are removed unless keep_runs
     value, evidence = fold_stability(tmp_path)  # cv/cv.json under a run directory
     assert 0 <= value <= 1 and "2-fold AUROC" in evidence and "cv/cv.json" in evidence
+
+
+def test_bagged_baseline_is_scored_out_of_fold_on_the_engines_folds():
+    """With bagging, a baseline trains one member per engine fold of train + validation: each pooled
+    row's validation score comes from the member that did not see it, the test score is the mean."""
+    import numpy as np
+
+    from bigmodel.core.data import Split, join_splits
+    from bigmodel.core.train import bagging_folds
+    from bigmodel_finance.baselines import logistic_regression
+    from bigmodel_finance.evaluation import _fit_baseline
+
+    rng = np.random.default_rng(0)
+
+    def split(n):
+        x = rng.normal(size=n)
+        y = (x + rng.normal(scale=0.8, size=n) > 0.5).astype(np.int64)
+        return Split({"x": x, "c": np.array(["a", "b"] * (n // 2), dtype=object)}, y, [f"r:{i}" for i in range(n)])
+
+    splits = {"train": split(120), "validation": split(40), "test": split(50)}
+    labels, out_of_fold, test = _fit_baseline(logistic_regression, splits, bagging=4, positive_id=1, seed=7)
+    pool = join_splits([splits["train"], splits["validation"]])
+    np.testing.assert_array_equal(labels, pool.labels)
+    expected_test = []
+    for train_idx, val_idx in bagging_folds(pool.labels, 4, seed=7):
+        held = pool.take(val_idx)
+        probs = logistic_regression(pool.take(train_idx), {"v": held, "t": splits["test"]}, positive_id=1, seed=7)
+        np.testing.assert_allclose(out_of_fold[val_idx], probs["v"])
+        expected_test.append(probs["t"])
+    np.testing.assert_allclose(test, np.mean(expected_test, axis=0))
+    single = _fit_baseline(logistic_regression, splits, bagging=1, positive_id=1, seed=7)
+    np.testing.assert_array_equal(single[0], splits["validation"].labels)
