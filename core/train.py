@@ -258,6 +258,9 @@ def _model_card(info: dict[str, Any], task: SectorTask, sector: SectorSpec, metr
         f"- licence of the base model: {info['licences']['model']}",
         f"- {len(label_map)} classes: {', '.join(label_map.names[:20])}{' …' if len(label_map) > 20 else ''}",
         f"- trained {info['created']} with bigmodel {info['bigmodel_version']}, seed {info['seed']}, recipe digest `{info['recipe_digest']}`",
+        *([f"- bagged: {info['bagging']} members, each trained on {info['bagging'] - 1} of {info['bagging']} folds of the "
+           "training and validation examples; their logits are averaged; validation metrics are out-of-fold"]
+          if info.get("bagging", 1) > 1 else []),
         "",
         "## Data",
         f"- source: {info.get('dataset') or info.get('data_path')} (loader `{info.get('loader')}`)",

@@ -349,6 +349,7 @@ def test_bagged_run_scores_validation_out_of_fold_and_exports_one_graph(shared_d
     assert run.info["bagging"] == 3 and run.model_info()["bagging"] == 3
     assert run.info["counts"] == {"train": 800, "validation": 800, "test": 200}
     assert len(json.loads((out / "training_curve.json").read_text())["members"]) == 3
+    assert "bagged: 3 members" in (out / "README.md").read_text()
     model = run.build_model()
     assert type(model).__name__ == "MeanEnsemble" and len(model.members) == 3
     splits, _ = load_splits(data, label_map=run.label_map, loader="tabular_csv", options=lending.OPTIONS,
