@@ -53,6 +53,8 @@ _DEMO_COMMON = {
 # both data sets within about an hour of 2 CPU cores (128 px: 3x the time, no better on BreastMNIST seed 0).
 # Of the three configurations measured over 3 seeds, each task keeps the one with the best mean
 # validation AUROC: grading the first (A), screening the third (C: 30 epochs, best validation epoch kept).
+# Flip test-time augmentation, retrained over 3 seeds, raised grading's mean validation AUROC (0.770 ->
+# 0.795) and not screening's (0.952 -> 0.950): grading uses it.
 _FULL_COMMON = {
     "image_size": 64,
     "batch_size": 32,
@@ -60,6 +62,7 @@ _FULL_COMMON = {
     "epochs": 15,
     "early_stopping_patience": 5,
 }
+_FULL_GRADING = {**_FULL_COMMON, "tta_hflip": True}
 _FULL_SCREENING = {
     **_FULL_COMMON,
     "learning_rate": 3e-4,
@@ -105,7 +108,7 @@ def register_sectors(register):
                 recipe=GradingRecipe,
                 presets={
                     "demo": {**_DEMO_COMMON, "epochs": 2, "augment_vflip": 0.0},
-                    "full": dict(_FULL_COMMON),
+                    "full": dict(_FULL_GRADING),
                 },
                 metrics=["accuracy", "macro_auroc_ovr", "qwk", "ece"],
                 decision=f"{_PKG}.decision:grading",
