@@ -261,6 +261,7 @@ _KINDS = {
             mean: list[float] = Field(default_factory=lambda: [0.5, 0.5, 0.5], description="normalisation mean")
             std: list[float] = Field(default_factory=lambda: [0.5, 0.5, 0.5], description="normalisation std")
             augment_hflip: float = Field(default=0.5, ge=0, le=1, description="probability of a horizontal flip")
+            tta_hflip: bool = Field(default=False, description="average each image's logits with its mirror image's (eval, export)")
         ''').strip("\n"), "    "),
         "DEMO": '{"epochs": 2, "batch_size": 16, "learning_rate": 2e-3, "image_size": 32}',
         "FULL": '{"epochs": 20, "batch_size": 32, "learning_rate": 1e-3, "image_size": 64, "early_stopping_patience": 3}',
