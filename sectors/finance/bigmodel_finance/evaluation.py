@@ -118,16 +118,14 @@ def finance_report(run_dir: str | os.PathLike) -> dict[str, Any]:
         raise ValueError(f"{run.path}: the finance report needs a binary label map with a positive class")
     recipe = run.recipe_values()
     bagging = int(run.info.get("bagging", 1) or 1)
-    labels = {k: splits[k].labels for k in ("validation", "test")}
     model = run.build_model()
     preprocessor = run.preprocessor()
     with torch.inference_mode():
-        proba = {k: predict_proba(model, preprocessor, splits[k].inputs, device="cpu")[:, positive]
-                 for k in ("validation", "test")[bagging > 1:]}
-        _, seconds = _timed(predict_proba, model, preprocessor, splits["test"].inputs, device="cpu")
-    if bagging > 1:  # the members trained on the validation rows: their out-of-fold scores, written at training
-        labels["validation"], oof = run.predictions("validation")
-        proba["validation"] = oof[:, positive]
+        test_proba, seconds = _timed(predict_proba, model, preprocessor, splits["test"].inputs, device="cpu")
+    # validation scores as training wrote them (a bagged run's are out-of-fold: its members trained on those rows)
+    val_labels, val_proba = run.predictions("validation")
+    labels = {"validation": val_labels, "test": splits["test"].labels}
+    proba = {"validation": val_proba[:, positive], "test": test_proba[:, positive]}
     models: dict[str, Any] = {MODEL: score_policy(labels["validation"], proba["validation"], labels["test"],
                                                   proba["test"], run.label_map, recipe)}
     models[MODEL]["scoring_ms_per_applicant"] = 1000 * seconds / len(labels["test"])
