@@ -197,3 +197,26 @@ def test_generic_csv_errors_name_the_problem(tmp_path, shared_data, isolated_cac
     result = CliRunner().invoke(cli, common + ["--loader-option", "target=risk"])
     assert result.exit_code != 0
     assert "loans.csv:6" in result.output and "'twelve' is not a number" in result.output
+
+
+def test_bagged_run_report_uses_out_of_fold_validation(tmp_path, shared_data, isolated_cache, monkeypatch):
+    """A bagged run (recipe bagging=2): the report's decision is fitted on the 800 out-of-fold scores
+    the run stored, the baselines are bagged on the same folds, and the FT-Transformer's test numbers
+    are the run's own."""
+    import torch
+
+    from bigmodel.core.train import train
+    from bigmodel_finance.evaluation import finance_report
+
+    torch.set_num_threads(1)
+    monkeypatch.setenv("BIGMODEL_DATA_MIRROR", str(shared_data))
+    run = train("finance", preset="demo", sets=["bagging=2", "max_steps=3"], out=tmp_path / "bag", seed=0, quiet=True)
+    report = finance_report(run)
+    assert report["bagging"] == 2
+    with np.load(run / "predictions" / "validation.npz") as stored:
+        assert len(stored["labels"]) == 800  # train + validation, scored out of fold
+    assert set(report["models"]) == {"ft_transformer", "logistic_regression", "lightgbm"}
+    test = json.loads((run / "metrics.json").read_text())["test"]
+    assert report["models"]["ft_transformer"]["test"]["auroc"] == pytest.approx(test["auroc"], abs=1e-9)
+    decision = json.loads((run / "decision.json").read_text())["params"]
+    assert report["models"]["ft_transformer"]["threshold"] == pytest.approx(decision["threshold"])
