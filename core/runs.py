@@ -308,10 +308,11 @@ class Run:
 
     def build_model(self):
         """The trained torch module (rebuilt offline from model.json, weights loaded, eval mode); a
-        bagged run (model.json ``bagging`` k > 1) rebuilds its k members inside a mean ensemble."""
+        bagged run (model.json ``bagging`` k > 1) rebuilds its k members inside a mean ensemble, and a
+        run with ``logit_adjustment`` wraps each member in its logit offset (the values come with the weights)."""
         from safetensors.torch import load_model
 
-        from .tasks.base import mean_ensemble
+        from .tasks.base import logit_offset, mean_ensemble
 
         spec = self.model_info()
         base = spec.get("rebuild_base")
@@ -321,6 +322,8 @@ class Run:
         preprocess = read_json(self.path / "preprocess" / "preprocess.json")
         members = [builder(label_map=self.label_map, recipe=self.recipe_values(), base=base,
                            preprocess=preprocess, pretrained=False) for _ in range(int(spec.get("bagging", 1) or 1))]
+        if spec.get("logit_adjustment"):
+            members = [logit_offset(member, np.zeros(len(self.label_map))) for member in members]
         model = members[0] if len(members) == 1 else mean_ensemble(members)
         try:
             load_model(model, str(self.path / "model.safetensors"), strict=True)

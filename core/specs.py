@@ -276,8 +276,18 @@ class Recipe(BaseModel):
     bagging: int = Field(default=1, ge=1, le=20, description="k > 1: k members, each trained on k-1 stratified folds of "
                          "train + validation with early stopping on the other; the model averages their logits and the "
                          "validation predictions are out-of-fold")
+    logit_adjustment: bool = Field(default=False, description="after training, subtract log(class weight) from each "
+                                   "class's logit, so a model trained with class weights predicts under the training "
+                                   "label frequencies again (needs class_weights)")
     train_subset: int = Field(default=0, ge=0, description="use a stratified subset of this many training examples (0: all)")
     eval_subset: int = Field(default=0, ge=0, description="use a stratified subset of this many validation/test examples (0: all)")
+
+    @model_validator(mode="after")
+    def _logit_adjustment_needs_weights(self) -> "Recipe":
+        if self.logit_adjustment and getattr(self, "class_weights", "none") in (None, "none"):
+            raise ValueError("recipe field 'logit_adjustment' undoes class weights, but class_weights is "
+                             f"{getattr(self, 'class_weights', None)!r}: set class_weights too, or leave it off")
+        return self
 
     def with_overrides(self, overrides: dict[str, Any], *, source: str = "override") -> "Recipe":
         """A copy with ``overrides`` applied and validated; errors name the field and the source."""
@@ -292,6 +302,8 @@ class Recipe(BaseModel):
         except ValidationError as exc:
             err = exc.errors()[0]
             field = ".".join(str(p) for p in err["loc"])
+            if not field:  # a check across fields names them itself
+                raise ValueError(f"{source}: {err['msg'].removeprefix('Value error, ')}") from None
             raise ValueError(f"{source}: recipe field {field!r}: {err['msg']} (got {err.get('input')!r})") from None
 
     def with_sets(self, assignments: list[str]) -> "Recipe":

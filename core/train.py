@@ -261,6 +261,8 @@ def _model_card(info: dict[str, Any], task: SectorTask, sector: SectorSpec, metr
         *([f"- bagged: {info['bagging']} members, each trained on {info['bagging'] - 1} of {info['bagging']} folds of the "
            "training and validation examples; their logits are averaged; validation metrics are out-of-fold"]
           if info.get("bagging", 1) > 1 else []),
+        *(["- logit adjustment: the logits are shifted by -log(class weight), so the scores reflect the training "
+           "label frequencies rather than the class-weighted loss"] if info.get("logit_adjustment") else []),
         "",
         "## Data",
         f"- source: {info.get('dataset') or info.get('data_path')} (loader `{info.get('loader')}`)",
@@ -421,6 +423,7 @@ def train(
         "counts": ({k: len(v) for k, v in splits.items()} if pool is None else
                    {k: len(pool) if k in ("train", "validation") else len(v) for k, v in splits.items()}),
         "bagging": bagging,
+        "logit_adjustment": bool(getattr(recipe, "logit_adjustment", False)),
         "subsets": bool(recipe.train_subset or recipe.eval_subset),
         "status": "training",
     }
@@ -535,6 +538,14 @@ def train(
         return trainer
 
     from .evaluate import predict_proba, split_metrics, write_charts
+    from .tasks.base import logit_offset, mean_ensemble
+
+    def served(trainer: Any, part: dict[str, Any]) -> Any:
+        """The trained model as the run keeps it: with ``logit_adjustment``, its logits minus the log of
+        the class weights it trained with."""
+        if not getattr(recipe, "logit_adjustment", False):
+            return trainer.model
+        return logit_offset(trainer.model, -np.log(_class_weights(recipe, part["train"].labels, label_map)))
 
     probas: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     if pool is None:
@@ -549,22 +560,21 @@ def train(
         trainer = fit(splits, seed, partial / "checkpoints", checkpoint)
         if not trainer.is_world_process_zero():
             return out_dir
-        model = trainer.model
+        model = served(trainer, splits)
         trainers = [trainer]
     else:
         out_of_fold = np.zeros((len(pool), len(label_map)))
-        trainers = []
+        trainers, members = [], []
         for m, (train_idx, val_idx) in enumerate(folds):
             say(f"training {p.model.name} ({task_spec.kind}), bagging member {m + 1}/{bagging}: {len(train_idx)} "
                 f"examples, early stopping on {len(val_idx)}, device {'cuda' if cuda else 'cpu'}")
             part = {"train": pool.take(train_idx), "validation": pool.take(val_idx)}
             trainer = fit(part, seed + m, partial / "checkpoints" / f"member-{m}")
-            out_of_fold[val_idx] = predict_proba(trainer.model, preprocessor, part["validation"].inputs,
+            members.append(served(trainer, part))
+            out_of_fold[val_idx] = predict_proba(members[-1], preprocessor, part["validation"].inputs,
                                                  batch_size=recipe.eval_batch_size, device=str(trainer.args.device))
             trainers.append(trainer)
-        from .tasks.base import mean_ensemble
-
-        model = mean_ensemble([t.model for t in trainers])
+        model = mean_ensemble(members)
         splits["validation"] = pool  # scored out of fold
         probas["validation"] = (pool.labels, out_of_fold)
         save_predictions(partial, "validation", pool.labels, out_of_fold)
@@ -614,6 +624,7 @@ def train(
         "parameters": int(sum(t.numel() for t in model.parameters())),
         "export_atol": dict(p.model.export_atol),
         "bagging": bagging,
+        "logit_adjustment": bool(getattr(recipe, "logit_adjustment", False)),
     })
 
     curve = _curve(trainers[0].state.log_history)  # a bagged run: the first member's curve

@@ -374,6 +374,61 @@ def test_bagged_run_scores_validation_out_of_fold_and_exports_one_graph(shared_d
         bagging_folds(pool.labels, 900, seed=0)
 
 
+def test_logit_adjustment_undoes_the_class_weights_in_the_served_scores(shared_data, tmp_path):
+    """recipe logit_adjustment: the trained logits shifted by -log(class weight), in the stored
+    predictions, the rebuilt model and the exported graph; for a bagged run, in every member (the
+    out-of-fold scores included); refused without class weights."""
+    import onnxruntime as ort
+    import torch
+
+    from bigmodel.core.data import join_splits, load_splits
+    from bigmodel.core.evaluate import predict_proba
+    from bigmodel.core.export import export_onnx
+    from bigmodel.core.train import bagging_folds
+
+    lending = _lending()
+    data = shared_data / "german_credit" / "german.data"
+    base = ["max_steps=4", "batch_size=64", "learning_rate=0.01", "class_weights=[1.0, 4.0]"]
+    plain = Run.load(lending.train_lending(data, tmp_path / "plain", base, seed=3))
+    adjusted = Run.load(lending.train_lending(data, tmp_path / "adjusted", base + ["logit_adjustment=true"], seed=3))
+    _, p_plain = plain.predictions("test")
+    labels, p_adj = adjusted.predictions("test")
+    tilted = np.log(p_plain) + np.log([1.0, 0.25])
+    expected = np.exp(tilted) / np.exp(tilted).sum(1, keepdims=True)
+    np.testing.assert_allclose(p_adj, expected, atol=1e-5)
+    assert p_adj[:, 1].mean() < p_plain[:, 1].mean() - 0.05  # weight 4 on "bad" pushed its scores up; undone
+    assert adjusted.model_info()["logit_adjustment"] and adjusted.info["logit_adjustment"]
+    assert "logit adjustment" in (adjusted.path / "README.md").read_text()
+    model = adjusted.build_model()
+    assert type(model).__name__ == "LogitOffset"
+    np.testing.assert_allclose(model.logit_offset.numpy(), [0.0, -np.log(4.0)], atol=1e-6)
+    inputs, _ = adjusted.heldout()
+    np.testing.assert_allclose(predict_proba(model, adjusted.preprocessor(), inputs), p_adj, atol=1e-5)
+    onnx_path = export_onnx(adjusted, echo=lambda s: None)
+    session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    feeds = adjusted.preprocessor()(inputs)
+    logits = session.run(None, {i.name: feeds[i.name] for i in session.get_inputs()})[0]
+    np.testing.assert_allclose(torch.softmax(torch.from_numpy(logits), -1).numpy(), p_adj, atol=1e-5)
+
+    bagged = Run.load(lending.train_lending(data, tmp_path / "bag", base[:3] + ["class_weights=balanced", "bagging=2",
+                                                                             "logit_adjustment=true"], seed=3))
+    members = bagged.build_model().members
+    assert [type(m).__name__ for m in members] == ["LogitOffset"] * 2
+    for member in members:  # balanced weights n / (2 · count) from each member's own training folds
+        good, bad = np.exp(-member.logit_offset.numpy())
+        assert 1 / good + 1 / bad == pytest.approx(2.0, abs=1e-5) and bad > 1.5 > good
+    splits, _ = load_splits(data, label_map=bagged.label_map, loader="tabular_csv", options=lending.OPTIONS,
+                            task="tabular", seed=3, validation_fraction=0.1, progress=False)
+    pool = join_splits([splits["train"], splits["validation"]])
+    _, out_of_fold = bagged.predictions("validation")
+    for member, (_, val_idx) in zip(members, bagging_folds(pool.labels, 2, seed=3)):
+        np.testing.assert_allclose(out_of_fold[val_idx], predict_proba(member, bagged.preprocessor(),
+                                                                       pool.take(val_idx).inputs), atol=1e-6)
+    with pytest.raises(ValueError, match="'logit_adjustment' undoes class weights, but class_weights is 'none'"):
+        lending.train_lending(data, tmp_path / "refused", base[:3] + ["logit_adjustment=true"])
+    assert not (tmp_path / "refused").exists()
+
+
 def test_ensemble_logits_get_one_loss_per_member():
     """A model returning (members, batch, classes) in training is a deep ensemble: the loss is the
     mean of the members' own cross-entropies (each member's gradient depends on itself only), the

@@ -24,6 +24,7 @@ __all__ = [
     "take_inputs",
     "count_inputs",
     "mean_ensemble",
+    "logit_offset",
 ]
 
 PREPROCESS_FILE = "preprocess.json"
@@ -161,19 +162,29 @@ def count_inputs(inputs: Any) -> int:
     return len(inputs)
 
 
+def _like(wrapper: type, inner: Any) -> type:
+    """Give ``wrapper`` the forward signature, ``input_names`` and ``save_config`` of ``inner``, so the
+    exporters bind the preprocessor's named inputs to it as they do to the inner model."""
+    import inspect
+
+    wrapper.forward.__signature__ = inspect.signature(type(inner).forward)
+    if hasattr(inner, "input_names"):
+        wrapper.input_names = inner.input_names
+    if hasattr(inner, "save_config"):
+        wrapper.save_config = lambda self, directory: inner.save_config(directory)
+    return wrapper
+
+
 def mean_ensemble(members: list[Any]) -> Any:
     """A torch module returning the mean of ``members``' logits (a bagged run's model).
 
     Its ``forward`` carries the first member's signature, so the exporters bind the preprocessor's
     named inputs as they do for one model; ``save_config`` and ``input_names`` come from it too.
     """
-    import inspect
-
     import torch
 
     if len(members) < 2:
         raise ValueError(f"an ensemble needs at least 2 members, got {len(members)}")
-    first = members[0]
 
     class MeanEnsemble(torch.nn.Module):
         """forward(**inputs) -> mean of the members' logits."""
@@ -185,9 +196,33 @@ def mean_ensemble(members: list[Any]) -> Any:
         def forward(self, *args: Any, **kwargs: Any) -> Any:
             return torch.stack([member(*args, **kwargs) for member in self.members]).mean(0)
 
-    MeanEnsemble.forward.__signature__ = inspect.signature(type(first).forward)
-    if hasattr(first, "input_names"):
-        MeanEnsemble.input_names = first.input_names
-    if hasattr(first, "save_config"):
-        MeanEnsemble.save_config = lambda self, directory: self.members[0].save_config(directory)
-    return MeanEnsemble()
+    return _like(MeanEnsemble, members[0])()
+
+
+def logit_offset(model: Any, offset: Any) -> Any:
+    """A torch module returning ``model``'s logits plus the constant vector ``offset`` (one value per
+    class, saved with the weights as the buffer ``logit_offset``): a run's logit adjustment.
+
+    Trained with class weights w, a classifier's softmax is tilted towards the classes w favours;
+    ``offset = -log(w)`` tilts it back to the training label frequencies (logit adjustment, Menon et
+    al. 2021), which moves arg-max decisions and probabilities but not a binary model's ranking.
+    """
+    import torch
+
+    values = torch.as_tensor(np.asarray(offset, dtype=np.float32))
+    device = next((t.device for t in model.parameters()), values.device)
+    if values.dim() != 1:
+        raise ValueError(f"a logit offset is one value per class, got shape {tuple(values.shape)}")
+
+    class LogitOffset(torch.nn.Module):
+        """forward(**inputs) -> the inner model's logits + logit_offset."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.model = model
+            self.register_buffer("logit_offset", values.clone().to(device))
+
+        def forward(self, *args: Any, **kwargs: Any) -> Any:
+            return self.model(*args, **kwargs) + self.logit_offset
+
+    return _like(LogitOffset, model)()
