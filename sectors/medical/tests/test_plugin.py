@@ -47,6 +47,9 @@ def test_presets_resolve_and_demo_is_small():
     assert full.metric_for_best_model == "auroc" and full.epochs > demo.epochs
     grading = get_registry().sector("medical").task("retinopathy_grading").resolve_recipe("full")
     assert grading.metric_for_best_model == "macro_auroc_ovr"
+    # the measured grading preset: balanced class weights undone after training, 5 bagged members
+    assert grading.class_weights == "balanced" and grading.logit_adjustment and grading.bagging == 5
+    assert grading.tta_hflip and not full.logit_adjustment and full.bagging == 1
     with pytest.raises(ValueError, match="recipe field 'target_sensitivity'"):
         demo.with_sets(["target_sensitivity=1.5"])
 
