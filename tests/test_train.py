@@ -374,6 +374,24 @@ def test_bagged_run_scores_validation_out_of_fold_and_exports_one_graph(shared_d
         bagging_folds(pool.labels, 900, seed=0)
 
 
+def test_bagged_text_run_exports_one_graph_that_serves_the_mean(banking, tmp_path):
+    """recipe bagging=2 on a transformer text task: two MiniLM members in one ONNX graph (dynamic batch
+    and sequence axes) whose probabilities are the run's stored test predictions."""
+    from bigmodel.core.export import export_onnx, report_path_for
+    from bigmodel.core.predict import Predictor
+    from bigmodel.core.train import train
+
+    out = train(text_sector(), data=banking, sets=TINY + ["bagging=2"], out=tmp_path / "bag", seed=7, quiet=True)
+    run = Run.load(out)
+    assert run.info["counts"]["validation"] == 32 and len(run.build_model().members) == 2
+    onnx_path = export_onnx(run, echo=lambda s: None)
+    report = json.loads(report_path_for(onnx_path).read_text())
+    assert report["passed"] and report["label_disagreements"] == 0 and report["max_abs_logit_diff"] < 1e-4
+    texts, _ = run.heldout()
+    served = Predictor.load(onnx_path, provider="cpu").predict_proba(list(texts))
+    np.testing.assert_allclose(served, run.predictions("test")[1], atol=1e-4)
+
+
 def test_logit_adjustment_undoes_the_class_weights_in_the_served_scores(shared_data, tmp_path):
     """recipe logit_adjustment: the trained logits shifted by -log(class weight), in the stored
     predictions, the rebuilt model and the exported graph; for a bagged run, in every member (the
