@@ -445,6 +445,8 @@ def test_logit_adjustment_undoes_the_class_weights_in_the_served_scores(shared_d
     with pytest.raises(ValueError, match="'logit_adjustment' undoes class weights, but class_weights is 'none'"):
         lending.train_lending(data, tmp_path / "refused", base[:3] + ["logit_adjustment=true"])
     assert not (tmp_path / "refused").exists()
+    with pytest.raises(ValueError, match=r"log of class_weights \[1.0, 0.0\]: every weight must be positive"):
+        lending.train_lending(data, tmp_path / "refused", base[:3] + ["class_weights=[1.0, 0.0]", "logit_adjustment=true"])
 
 
 def test_ensemble_logits_get_one_loss_per_member():
