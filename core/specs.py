@@ -284,11 +284,13 @@ class Recipe(BaseModel):
 
     @model_validator(mode="after")
     def _logit_adjustment_needs_weights(self) -> "Recipe":
-        if self.logit_adjustment and getattr(self, "class_weights", "none") in (None, "none"):
-            raise ValueError("recipe field 'logit_adjustment' undoes class weights, but class_weights is "
-                             f"{getattr(self, 'class_weights', None)!r}: set class_weights too, or leave it off")
         weights = getattr(self, "class_weights", None)
-        if self.logit_adjustment and isinstance(weights, (list, tuple)) and min(weights, default=1) <= 0:
+        if not self.logit_adjustment:
+            return self
+        if weights in (None, "none"):
+            raise ValueError("recipe field 'logit_adjustment' undoes class weights, but class_weights is "
+                             f"{weights!r}: set class_weights too, or leave it off")
+        if isinstance(weights, (list, tuple)) and min(weights, default=1) <= 0:
             raise ValueError(f"recipe field 'logit_adjustment' takes the log of class_weights {list(weights)}: "
                              "every weight must be positive")
         return self
