@@ -245,7 +245,7 @@ def _fmt(value: Any) -> str:
 
 
 def _model_card(info: dict[str, Any], task: SectorTask, sector: SectorSpec, metrics: dict[str, Any],
-                decision: dict | None, counts: dict[str, int], label_map: LabelMap) -> str:
+                decision: dict | None, counts: dict[str, int], label_map: LabelMap, rebuilt_from: Any = None) -> str:
     names = sorted({k for split in metrics.values() for k, v in split.items() if not isinstance(v, (dict, list))})
     splits = list(metrics)
     lines = [
@@ -254,7 +254,9 @@ def _model_card(info: dict[str, Any], task: SectorTask, sector: SectorSpec, metr
         f"{task.description or sector.description or 'A fine-tuned classifier.'}",
         "",
         "## Model",
-        f"- kind: {info['kind']}; model family `{info['model']}` from base `{info['base']}`",
+        f"- kind: {info['kind']}; model family `{info['model']}` from base `{info['base']}`"
+        + ("" if info.get("pretrained", True) else f"; random initialisation of `{rebuilt_from}` (recipe "
+           "`pretrained = false`: no weights of the base are read)"),
         f"- licence of the base model: {info['licences']['model']}",
         f"- {len(label_map)} classes: {', '.join(label_map.names[:20])}{' …' if len(label_map) > 20 else ''}",
         f"- trained {info['created']} with bigmodel {info['bigmodel_version']}, seed {info['seed']}, recipe digest `{info['recipe_digest']}`",
@@ -423,6 +425,7 @@ def train(
         "counts": ({k: len(v) for k, v in splits.items()} if pool is None else
                    {k: len(pool) if k in ("train", "validation") else len(v) for k, v in splits.items()}),
         "bagging": bagging,
+        "pretrained": bool(getattr(recipe, "pretrained", True)),
         "logit_adjustment": bool(getattr(recipe, "logit_adjustment", False)),
         "subsets": bool(recipe.train_subset or recipe.eval_subset),
         "status": "training",
@@ -644,7 +647,8 @@ def train(
     info.update(status="complete", finished=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
                 global_step=sum(int(t.state.global_step) for t in trainers), labels=len(label_map))
     atomic_write_text(partial / "README.md",
-                      _model_card(info, task_spec, p.sector, metrics, decision, info["counts"], label_map))
+                      _model_card(info, task_spec, p.sector, metrics, decision, info["counts"], label_map,
+                                  rebuilt_from=rebuild_base))
     write_json(partial / "run.json", info)
     if (partial / "checkpoints").exists():
         shutil.rmtree(partial / "checkpoints")  # optimizer states are not part of a finished run

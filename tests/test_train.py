@@ -122,6 +122,7 @@ def test_text_run_directory_is_complete(text_run, banking):
     assert env["device"] == "cpu" and env["packages"]["torch"] and env["cpu_count"] >= 1
     card = (text_run / "README.md").read_text()
     assert "## Limits" in card and "Apache-2.0" in card and "macro_f1" in card
+    assert run.info["pretrained"] is True and "random initialisation" not in card
 
 
 def test_reloaded_model_reproduces_stored_predictions(text_run, banking):
@@ -299,6 +300,8 @@ def test_image_run_with_decision(shared_data, tmp_path):
                 out=tmp_path / "img", quiet=True)
     run = Run.load(out)
     assert run.info["loader"] == "npz_images" and run.preprocessor().spec()["image_size"] == [32, 32]
+    assert run.info["pretrained"] is False  # ImageRecipe: random initialisation, said on the model card
+    assert "random initialisation of `tf_efficientnet_lite0`" in (out / "README.md").read_text()
     assert run.decision["params"]["band"] == [0.4, 0.6] and run.decision["ref"].endswith(":HalfThreshold")
     assert "auroc" in run.metrics()["test"] and run.metrics()["test"]["n"] == 24
     inputs, labels = run.heldout()

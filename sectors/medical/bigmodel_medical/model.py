@@ -192,12 +192,19 @@ def _classifier_class() -> type:
 
 def build_model(*, label_map: Any, recipe: Any, base: str | None, preprocess: dict, pretrained: bool = True) -> Any:
     """The core builder: a timm backbone (weights from ``base`` when ``pretrained``) with a head for
-    ``label_map``; recipe ``tta_hflip`` averages each image's logits with its mirror image's in eval mode."""
+    ``label_map``; recipe ``tta_hflip`` averages each image's logits with its mirror image's in eval mode.
+
+    Not ``pretrained`` (recipe ``pretrained = false``, or a finished run being rebuilt) with a package base:
+    recipe ``architecture`` from random initialisation, without reading (or needing) the package."""
     import timm
 
     from bigmodel.core.tasks.image import init_head
 
-    arch, weight_file, how = resolve_base(base, recipe)
+    if not pretrained and (base or DEFAULT_BASE).startswith("package:"):
+        # random initialisation: the package's weights are not read, the recipe names the architecture
+        arch, weight_file, how = getattr(recipe, "architecture", None) or DEFAULT_ARCHITECTURE, None, "timm"
+    else:
+        arch, weight_file, how = resolve_base(base, recipe)
     in_chans = int(preprocess.get("channels", 3)) if isinstance(preprocess, dict) else 3
     if in_chans not in (1, 3):
         raise ValueError(f"preprocess channels must be 1 or 3, got {in_chans}")

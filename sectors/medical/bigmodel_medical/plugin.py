@@ -67,12 +67,26 @@ _FULL_COMMON = {
     "early_stopping_patience": 5,
 }
 _FULL_GRADING = {**_FULL_COMMON, "tta_hflip": True, "bagging": 5, "logit_adjustment": True}
-_FULL_SCREENING = {
+# Screening's EfficientNet-Lite0 fine-tune (C) stayed below the MedMNIST ResNet-18 (28) baseline on
+# BreastMNIST's test AUROC in every variant of four sessions; it remains as the `finetune` preset.
+_FINETUNE_SCREENING = {
     **_FULL_COMMON,
     "learning_rate": 3e-4,
     "epochs": 30,
     "early_stopping_patience": 0,
     "class_weights": "none",
+}
+# Screening's `full` (fifth session) is the baseline's own design: timm's ResNet-18 from random
+# initialisation, 28 px images upsampled 4x to 112 px so that the standard stem (stride 4) leaves
+# 28 x 28 feature maps, as the paper's stride-1 stem does at 28 px; best validation epoch kept.
+_FULL_SCREENING = {
+    **_FINETUNE_SCREENING,
+    "architecture": "resnet18",
+    "pretrained": False,
+    "image_size": 112,
+    "batch_size": 64,
+    "learning_rate": 1e-3,
+    "epochs": 40,
 }
 
 
@@ -97,6 +111,7 @@ def register_sectors(register):
                     # 546 training images at 64 px: ~2 minutes on 2 CPU cores
                     "demo": {**_DEMO_COMMON, "epochs": 4},
                     "full": dict(_FULL_SCREENING),
+                    "finetune": dict(_FINETUNE_SCREENING),
                 },
                 metrics=["accuracy", "auroc", "auroc_ci", "operating_point", "sensitivity_at_specificity", "ece"],
                 decision=f"{_PKG}.decision:screening",

@@ -44,6 +44,8 @@ class ImagingRecipe(Recipe):
     class_weights: Literal["none", "balanced"] = Field(
         default="balanced", description="loss weights per class: 'balanced' = n / (classes · count) on the training split"
     )
+    pretrained: bool = Field(default=True, description="start from the base model's weights (false: the timm "
+                                                       "architecture from random initialisation)")
     architecture: str = Field(default="tf_efficientnet_lite0", min_length=1, description="timm architecture for package/local weights")
     dropout: float = Field(default=0.2, ge=0, lt=1, description="dropout before the classifier head")
     target_sensitivity: float = Field(default=0.90, gt=0, le=1, description="sensitivity the validation-chosen threshold must reach")

@@ -81,3 +81,23 @@ def test_unknown_base_is_a_clear_error():
         build_model(label_map=BREAST, recipe=ScreeningRecipe(), base="no_such_net_v9", preprocess={})
     with pytest.raises(ValueError, match="cannot import 'no_such_package_xyz'"):
         build_model(label_map=BREAST, recipe=ScreeningRecipe(), base="package:no_such_package_xyz", preprocess={})
+
+
+def test_random_initialisation_builds_the_recipe_architecture_without_the_package(monkeypatch):
+    """Screening's ``full`` preset: ResNet-18 from scratch; the EfficientNet package is neither read nor needed."""
+    import bigmodel_medical.model as medical_model
+
+    def no_package(name):
+        raise AssertionError(f"package {name} read for a randomly initialised model")
+
+    monkeypatch.setattr(medical_model, "package_weight_file", no_package)
+    recipe = ScreeningRecipe(architecture="resnet18", pretrained=False)
+    torch.manual_seed(0)
+    model = build_model(label_map=BREAST, recipe=recipe, base=DEFAULT_BASE, preprocess={"channels": 3}, pretrained=False).eval()
+    assert type(model.backbone).__name__ == "ResNet" and model.backbone.fc.weight.shape == (2, 512)
+    assert model.save_config(None) == "resnet18"  # what a finished run is rebuilt from
+    with torch.no_grad():
+        logits = model(pixel_values=torch.zeros(2, 3, 112, 112))
+    assert logits.shape == (2, 2)
+    rebuilt = build_model(label_map=BREAST, recipe=recipe, base="resnet18", preprocess={}, pretrained=False)
+    rebuilt.load_state_dict(model.state_dict())
