@@ -1,4 +1,7 @@
-"""Medical sector benchmark: EfficientNet-Lite0 fine-tunes vs the MedMNIST v2 ResNet-18 (28) baselines.
+"""Medical sector benchmark: the sector's presets vs the MedMNIST v2 ResNet-18 (28) baselines.
+
+Screening's ``full`` is a ResNet-18 trained from scratch at 112 px, grading's a bagged EfficientNet-Lite0
+fine-tune (sectors/medical/README.md).
 
 For each dataset and seed: ``bigmodel train medical`` with a preset (default ``full``), test metrics from the
 run (PyTorch), ``export --onnx`` (fp32, validation gate), then the exported model's metrics on the whole

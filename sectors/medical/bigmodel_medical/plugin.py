@@ -52,7 +52,8 @@ _DEMO_COMMON = {
 # The benchmark configurations (benchmarks/medical.py, docs/benchmarks.md): 64 px keeps three seeds of
 # both data sets within about an hour of 2 CPU cores (128 px: 3x the time, no better on BreastMNIST seed 0).
 # Of the three configurations measured over 3 seeds, each task keeps the one with the best mean
-# validation AUROC: grading the first (A), screening the third (C: 30 epochs, best validation epoch kept).
+# validation AUROC: grading the first (A), screening the third (C: 30 epochs, best validation epoch kept;
+# since the fifth session the `finetune` preset, see below).
 # Flip test-time augmentation, retrained over 3 seeds, raised grading's mean validation AUROC (0.770 ->
 # 0.795) and not screening's (0.952 -> 0.950): grading uses it.
 # Grading's full preset then bags 5 members with logit adjustment (fourth session): the adjustment raised
@@ -95,8 +96,8 @@ def register_sectors(register):
     register(SectorSpec(
         name=SECTOR,
         title="Medical imaging: malignancy screening and retinopathy grading",
-        description="Fine-tunes EfficientNet-Lite0 (ImageNet) on grey or colour studies (PNG/JPEG, MedMNIST npz, "
-                    "DICOM); chooses a screening threshold on validation for a target sensitivity and flags "
+        description="Fine-tunes EfficientNet-Lite0 (ImageNet) or trains a timm model from scratch on grey or colour "
+                    "studies (PNG/JPEG, MedMNIST npz, DICOM); chooses a screening threshold on validation for a target sensitivity and flags "
                     "uncertain cases for referral.",
         tasks=[
             SectorTask(
