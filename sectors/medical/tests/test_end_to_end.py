@@ -171,3 +171,29 @@ def test_value_factors_are_measured_from_the_run(run_dir):
     assert "medical_value.json" in by_name["inference_cost_per_1000_studies"].evidence
     cached = json.loads((run_dir / "medical_value.json").read_text())
     assert cached["pixel_logreg"]["n_train"] == 64 and cached["pixel_logreg"]["n_test"] == 40
+
+
+def test_full_screening_trains_resnet18_from_scratch_and_exports(breast_npz, tmp_path):
+    """The ``full`` preset's from-scratch ResNet-18 (shortened): recorded as such, rebuilt and exported."""
+    from bigmodel.core import reset
+    from bigmodel.core.evaluate import predict_proba
+    from bigmodel.core.runs import Run
+
+    reset()
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    out = tmp_path / "full"
+    try:
+        sets = ["train_subset=32", "eval_subset=16", "max_steps=2", "batch_size=16", "image_size=32"]
+        _cli("train", "medical", "--task", "breast_screening", "--data", str(breast_npz), "--preset", "full",
+             *[a for s in sets for a in ("--set", s)], "--out", str(out), "--quiet")
+        _cli("export", "--onnx", str(out))
+    finally:
+        torch.set_num_threads(threads)
+    run = Run.load(out)
+    assert run.info["pretrained"] is False and run.recipe["architecture"] == "resnet18"
+    assert "random initialisation of `resnet18`" in (out / "README.md").read_text()
+    inputs, _ = run.heldout()
+    _, stored = run.predictions("test")
+    np.testing.assert_allclose(predict_proba(run.build_model(), run.preprocessor(), inputs), stored, atol=1e-5)
+    assert json.loads((out / "export" / "export_report.json").read_text())["label_disagreements"] == 0
