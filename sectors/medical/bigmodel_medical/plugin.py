@@ -96,9 +96,9 @@ def register_sectors(register):
     register(SectorSpec(
         name=SECTOR,
         title="Medical imaging: malignancy screening and retinopathy grading",
-        description="Fine-tunes EfficientNet-Lite0 (ImageNet) or trains a timm model from scratch on grey or colour "
-                    "studies (PNG/JPEG, MedMNIST npz, DICOM); chooses a screening threshold on validation for a target sensitivity and flags "
-                    "uncertain cases for referral.",
+        description="Fine-tunes EfficientNet-Lite0 (ImageNet) or trains a timm model from scratch on grey or "
+                    "colour studies (PNG/JPEG, MedMNIST npz, DICOM); chooses a screening threshold on validation "
+                    "for a target sensitivity and flags uncertain cases for referral.",
         tasks=[
             SectorTask(
                 name="breast_screening",
