@@ -245,7 +245,7 @@ def _fmt(value: Any) -> str:
 
 
 def _model_card(info: dict[str, Any], task: SectorTask, sector: SectorSpec, metrics: dict[str, Any],
-                decision: dict | None, counts: dict[str, int], label_map: LabelMap, rebuilt_from: Any = None) -> str:
+                decision: dict | None, counts: dict[str, int], label_map: LabelMap, *, rebuilt_from: Any) -> str:
     names = sorted({k for split in metrics.values() for k, v in split.items() if not isinstance(v, (dict, list))})
     splits = list(metrics)
     lines = [
@@ -255,7 +255,7 @@ def _model_card(info: dict[str, Any], task: SectorTask, sector: SectorSpec, metr
         "",
         "## Model",
         f"- kind: {info['kind']}; model family `{info['model']}` from base `{info['base']}`"
-        + ("" if info.get("pretrained", True) else f"; random initialisation of `{rebuilt_from}` (recipe "
+        + ("" if info["pretrained"] else f"; random initialisation of `{rebuilt_from}` (recipe "
            "`pretrained = false`: no weights of the base are read)"),
         f"- licence of the base model: {info['licences']['model']}",
         f"- {len(label_map)} classes: {', '.join(label_map.names[:20])}{' …' if len(label_map) > 20 else ''}",
@@ -480,7 +480,7 @@ def train(
         try:
             set_seed(member_seed)
             model = builder(label_map=label_map, recipe=recipe, base=resolved_base, preprocess=spec,
-                            pretrained=bool(getattr(recipe, "pretrained", True)))
+                            pretrained=info["pretrained"])
         finally:
             transformers.logging.set_verbosity(verbosity)
             if bars:
