@@ -5,6 +5,7 @@ One module-scoped run (64 training images at 32 px, 6 optimizer steps, 1 CPU thr
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 
@@ -30,6 +31,20 @@ def _cli(*args: str) -> str:
     return result.stdout  # messages such as the provider line go to stderr
 
 
+@contextlib.contextmanager
+def _fresh_single_thread():
+    """A fresh plugin registry and one torch thread (the CLI runs share the test process)."""
+    from bigmodel.core import reset
+
+    reset()
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="module")
 def breast_npz() -> Path:
     from bigmodel.testing import find_shared_data
@@ -42,20 +57,13 @@ def breast_npz() -> Path:
 
 @pytest.fixture(scope="module")
 def run_dir(breast_npz, tmp_path_factory) -> Path:
-    from bigmodel.core import reset
-
-    reset()
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
     out = tmp_path_factory.mktemp("medical") / "breast"
-    try:
+    with _fresh_single_thread():
         sets = [a for s in TINY for a in ("--set", s)]
         _cli("train", "medical", "--task", "breast_screening", "--data", str(breast_npz), "--preset", "demo",
              *sets, "--out", str(out), "--seed", "0", "--quiet")
         _cli("evaluate", str(out))
         _cli("export", "--onnx", str(out))
-    finally:
-        torch.set_num_threads(threads)
     return out
 
 
@@ -175,21 +183,15 @@ def test_value_factors_are_measured_from_the_run(run_dir):
 
 def test_full_screening_trains_resnet18_from_scratch_and_exports(breast_npz, tmp_path):
     """The ``full`` preset's from-scratch ResNet-18 (shortened): recorded as such, rebuilt and exported."""
-    from bigmodel.core import reset
     from bigmodel.core.evaluate import predict_proba
     from bigmodel.core.runs import Run
 
-    reset()
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
     out = tmp_path / "full"
-    try:
+    with _fresh_single_thread():
         sets = ["train_subset=32", "eval_subset=16", "max_steps=2", "batch_size=16", "image_size=32"]
         _cli("train", "medical", "--task", "breast_screening", "--data", str(breast_npz), "--preset", "full",
              *[a for s in sets for a in ("--set", s)], "--out", str(out), "--quiet")
         _cli("export", "--onnx", str(out))
-    finally:
-        torch.set_num_threads(threads)
     run = Run.load(out)
     assert run.info["pretrained"] is False and run.recipe["architecture"] == "resnet18"
     assert "random initialisation of `resnet18`" in (out / "README.md").read_text()
