@@ -279,6 +279,9 @@ class Recipe(BaseModel):
     logit_adjustment: bool = Field(default=False, description="after training, subtract log(class weight) from each "
                                    "class's logit, so a model trained with class weights predicts under the training "
                                    "label frequencies again (needs class_weights)")
+    ema_decay: float = Field(default=0.0, ge=0, lt=1, description="> 0: evaluate, checkpoint and keep an exponential "
+                             "moving average of the weights (buffers included), updated after every optimizer step "
+                             "with this decay; training goes on from the raw weights (0: off)")
     train_subset: int = Field(default=0, ge=0, description="use a stratified subset of this many training examples (0: all)")
     eval_subset: int = Field(default=0, ge=0, description="use a stratified subset of this many validation/test examples (0: all)")
 

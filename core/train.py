@@ -265,6 +265,9 @@ def _model_card(info: dict[str, Any], task: SectorTask, sector: SectorSpec, metr
           if info.get("bagging", 1) > 1 else []),
         *(["- logit adjustment: the logits are shifted by -log(class weight), so the scores reflect the training "
            "label frequencies rather than the class-weighted loss"] if info.get("logit_adjustment") else []),
+        *([f"- weight averaging: the kept weights are an exponential moving average of the trained weights (decay "
+           f"{info['ema_decay']} per optimizer step); evaluation and checkpoint choice used the average"]
+          if info.get("ema_decay") else []),
         "",
         "## Data",
         f"- source: {info.get('dataset') or info.get('data_path')} (loader `{info.get('loader')}`)",
@@ -427,6 +430,7 @@ def train(
         "bagging": bagging,
         "pretrained": bool(getattr(recipe, "pretrained", True)),
         "logit_adjustment": bool(getattr(recipe, "logit_adjustment", False)),
+        "ema_decay": recipe.ema_decay,
         "subsets": bool(recipe.train_subset or recipe.eval_subset),
         "status": "training",
     }
@@ -519,7 +523,12 @@ def train(
             label_names=["labels"],
             dataloader_num_workers=0,
         )
-        callbacks = list(_extra_callbacks())
+        callbacks = []
+        if recipe.ema_decay:  # first: its checkpoint file is written before any other callback sees on_save
+            from .averaging import WeightAverage
+
+            callbacks.append(WeightAverage(recipe.ema_decay))
+        callbacks += _extra_callbacks()
         if recipe.early_stopping_patience > 0:
             callbacks.append(EarlyStoppingCallback(early_stopping_patience=recipe.early_stopping_patience))
         trainer = ClassifierTrainer(

@@ -452,6 +452,74 @@ def test_logit_adjustment_undoes_the_class_weights_in_the_served_scores(shared_d
         lending.train_lending(data, tmp_path / "refused", base[:3] + ["class_weights=[1.0, 0.0]", "logit_adjustment=true"])
 
 
+def test_ema_decay_scores_saves_and_keeps_the_average_and_trains_on_from_the_raw_weights(shared_data, tmp_path,
+                                                                                          monkeypatch):
+    """recipe ema_decay: every evaluation and checkpoint sees the moving average of the weights (decay per
+    optimizer step, first step a copy), the next step starts from the raw weights, the run keeps the best
+    evaluated average, and an interrupted run resumes both to the same result."""
+    from transformers import TrainerCallback
+
+    from bigmodel.core import train as train_module
+    from bigmodel.core.averaging import RAW_FILE
+    from safetensors.torch import load_file
+
+    def snap(model):
+        return {k: v.detach().clone().float() for k, v in model.state_dict().items()}
+
+    class Observer(TrainerCallback):
+        def __init__(self):
+            self.raw, self.evaluated, self.begins = [], {}, {}
+
+        def on_step_begin(self, args, state, control, model=None, **kwargs):
+            self.begins[state.global_step] = snap(model)
+
+        def on_optimizer_step(self, args, state, control, model=None, **kwargs):
+            self.raw.append(snap(model))
+
+        def on_evaluate(self, args, state, control, model=None, **kwargs):
+            self.evaluated[state.global_step] = snap(model)
+
+    def close(a, b, atol=1e-6):
+        return all(np.allclose(a[k].numpy(), b[k].numpy(), atol=atol) for k in a)
+
+    lending = _lending()
+    data = shared_data / "german_credit" / "german.data"
+    sets = ["max_steps=4", "batch_size=64", "learning_rate=0.01", "eval_strategy=steps", "eval_steps=2",
+            "ema_decay=0.5"]
+    observer = Observer()
+    monkeypatch.setattr(train_module, "_extra_callbacks", lambda: [observer])
+    run = Run.load(lending.train_lending(data, tmp_path / "ema", sets, seed=3))
+    assert len(observer.raw) == 4 and sorted(observer.evaluated) == [2, 4]
+    average = [observer.raw[0]]
+    for raw in observer.raw[1:]:
+        average.append({k: 0.5 * average[-1][k] + 0.5 * raw[k] for k in raw})
+    assert close(observer.evaluated[2], average[1]) and close(observer.evaluated[4], average[3])
+    assert not close(average[1], observer.raw[1], atol=1e-4)  # the average is not the raw weights
+    assert close(observer.begins[2], observer.raw[1])  # step 3 trains on from the raw weights
+    best = json.loads((run.path / "training_curve.json").read_text())["best_checkpoint"]
+    kept = snap(run.build_model())
+    assert close(kept, {k.removeprefix("module."): v for k, v in observer.evaluated[int(best.split("-")[1])].items()})
+    assert run.info["ema_decay"] == 0.5 and "moving average" in (run.path / "README.md").read_text()
+
+    class StopAfterFirstSave(TrainerCallback):
+        def on_save(self, args, state, control, **kwargs):
+            raise Interrupted(f"stopped at step {state.global_step}")
+
+    out = tmp_path / "resumed"
+    monkeypatch.setattr(train_module, "_extra_callbacks", lambda: [StopAfterFirstSave()])
+    with pytest.raises(Interrupted, match="step 2"):
+        lending.train_lending(data, out, sets, seed=3)
+    checkpoint = partial_path(out) / "checkpoints" / "checkpoint-2"
+    raw = load_file(str(checkpoint / RAW_FILE))
+    assert int(raw.pop("n_averaged")) == 2 and close({k: v.float() for k, v in raw.items()}, observer.raw[1])
+    second = Observer()
+    monkeypatch.setattr(train_module, "_extra_callbacks", lambda: [second])
+    resumed = Run.load(lending.train_lending(data, out, sets, seed=3, resume=True))
+    assert sorted(second.evaluated) == [4] and close(second.evaluated[4], observer.evaluated[4], atol=1e-5)
+    assert close(snap(resumed.build_model()), kept, atol=1e-5)
+    np.testing.assert_allclose(resumed.predictions("test")[1], run.predictions("test")[1], atol=1e-5)
+
+
 def test_ensemble_logits_get_one_loss_per_member():
     """A model returning (members, batch, classes) in training is a deep ensemble: the loss is the
     mean of the members' own cross-entropies (each member's gradient depends on itself only), the
