@@ -193,17 +193,22 @@ class Interrupted(Exception):
     pass
 
 
-def test_interrupted_run_leaves_partial_and_resumes(banking, tmp_path, monkeypatch):
+def _stop_after_first_save():
+    """A Trainer callback that interrupts a run right after its first checkpoint."""
     from transformers import TrainerCallback
-
-    from bigmodel.core import train as train_module
 
     class StopAfterFirstSave(TrainerCallback):
         def on_save(self, args, state, control, **kwargs):
             raise Interrupted(f"stopped at step {state.global_step}")
 
+    return StopAfterFirstSave()
+
+
+def test_interrupted_run_leaves_partial_and_resumes(banking, tmp_path, monkeypatch):
+    from bigmodel.core import train as train_module
+
     out = tmp_path / "run"
-    monkeypatch.setattr(train_module, "_extra_callbacks", lambda: [StopAfterFirstSave()])
+    monkeypatch.setattr(train_module, "_extra_callbacks", lambda: [_stop_after_first_save()])
     with pytest.raises(Interrupted, match="step 2"):
         train_module.train(text_sector(), data=banking, sets=TINY, out=out, seed=3, quiet=True)
     partial = partial_path(out)
@@ -501,12 +506,8 @@ def test_ema_decay_scores_saves_and_keeps_the_average_and_trains_on_from_the_raw
     assert close(kept, {k.removeprefix("module."): v for k, v in observer.evaluated[int(best.split("-")[1])].items()})
     assert run.info["ema_decay"] == 0.5 and "moving average" in (run.path / "README.md").read_text()
 
-    class StopAfterFirstSave(TrainerCallback):
-        def on_save(self, args, state, control, **kwargs):
-            raise Interrupted(f"stopped at step {state.global_step}")
-
     out = tmp_path / "resumed"
-    monkeypatch.setattr(train_module, "_extra_callbacks", lambda: [StopAfterFirstSave()])
+    monkeypatch.setattr(train_module, "_extra_callbacks", lambda: [_stop_after_first_save()])
     with pytest.raises(Interrupted, match="step 2"):
         lending.train_lending(data, out, sets, seed=3)
     checkpoint = partial_path(out) / "checkpoints" / "checkpoint-2"
