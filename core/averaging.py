@@ -29,9 +29,7 @@ class WeightAverage(TrainerCallback):
     """Exponential moving average of the weights with ``decay`` per optimizer step (first step: a copy)."""
 
     def __init__(self, decay: float) -> None:
-        if not 0.0 < decay < 1.0:
-            raise ValueError(f"recipe field 'ema_decay': must lie in (0, 1) to average, got {decay}")
-        self.decay = decay
+        self.decay = decay  # the recipe validated it: 0 < decay < 1
         self.average: AveragedModel | None = None
         self.raw: dict[str, torch.Tensor] | None = None  # the raw weights while the average is swapped in
 

@@ -513,6 +513,10 @@ def test_ema_decay_scores_saves_and_keeps_the_average_and_trains_on_from_the_raw
     checkpoint = partial_path(out) / "checkpoints" / "checkpoint-2"
     raw = load_file(str(checkpoint / RAW_FILE))
     assert int(raw.pop("n_averaged")) == 2 and close({k: v.float() for k, v in raw.items()}, observer.raw[1])
+    (checkpoint / RAW_FILE).rename(checkpoint / "moved")
+    with pytest.raises(RunError, match=f"--resume: .*{RAW_FILE} is missing"):
+        lending.train_lending(data, out, sets, seed=3, resume=True)
+    (checkpoint / "moved").rename(checkpoint / RAW_FILE)
     second = Observer()
     monkeypatch.setattr(train_module, "_extra_callbacks", lambda: [second])
     resumed = Run.load(lending.train_lending(data, out, sets, seed=3, resume=True))
