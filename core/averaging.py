@@ -11,14 +11,13 @@ both. Imported only when training (it imports torch).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import torch
 from safetensors.torch import load_file, save_file
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from transformers import TrainerCallback
 
-from .runs import RunError
+from .runs import RunError, _atomic_file
 
 __all__ = ["RAW_FILE", "WeightAverage"]
 
@@ -36,7 +35,7 @@ class WeightAverage(TrainerCallback):
     def on_train_begin(self, args, state, control, model=None, **kwargs):
         self.average = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(self.decay), use_buffers=True)
         if state.global_step > 0:  # resumed: the model holds the checkpoint's average
-            path = Path(args.output_dir) / f"checkpoint-{state.global_step}" / RAW_FILE
+            path = _raw_path(args, state)
             if not path.is_file():
                 raise RunError(f"--resume: {path} is missing; this checkpoint was saved without recipe ema_decay")
             saved = load_file(str(path))
@@ -56,11 +55,9 @@ class WeightAverage(TrainerCallback):
 
     def on_save(self, args, state, control, model=None, **kwargs):
         if self.raw is not None:
-            path = Path(args.output_dir) / f"checkpoint-{state.global_step}" / RAW_FILE
             tensors = {k: v.cpu().contiguous() for k, v in self.raw.items()}
             tensors["n_averaged"] = self.average.n_averaged.detach().cpu().reshape(1)
-            save_file(tensors, str(path.with_suffix(".tmp")))
-            path.with_suffix(".tmp").replace(path)
+            _atomic_file(_raw_path(args, state), lambda tmp: save_file(tensors, tmp))
         self._swap_out(model)
 
     def _swap_in(self, control, model) -> None:
@@ -72,3 +69,8 @@ class WeightAverage(TrainerCallback):
         if self.raw is not None:
             model.load_state_dict(self.raw)
             self.raw = None
+
+
+def _raw_path(args, state) -> Path:
+    """The raw-weights file inside the checkpoint of the current step."""
+    return Path(args.output_dir) / f"checkpoint-{state.global_step}" / RAW_FILE
