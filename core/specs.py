@@ -267,6 +267,9 @@ class Recipe(BaseModel):
     warmup_ratio: float = Field(default=0.0, ge=0, lt=1)
     lr_scheduler: Literal["linear", "cosine", "constant", "constant_with_warmup"] = "linear"
     label_smoothing: float = Field(default=0.0, ge=0, lt=1)
+    mixup_alpha: float = Field(default=0.0, ge=0, description="> 0: mixup (Zhang et al. 2018): each training batch's "
+                               "floating-point inputs and its loss are blended with a shuffled copy of the batch, "
+                               "weight ~ Beta(alpha, alpha); image and tabular tasks (0: off)")
     mixed_precision: Literal["no", "fp16", "bf16"] = "no"
     early_stopping_patience: int = Field(default=0, ge=0, description="evaluations without gain before stopping (0: off)")
     metric_for_best_model: str = "macro_f1"

@@ -77,6 +77,9 @@ def plan(sector: str | SectorSpec, *, task: str | None = None, data: str | os.Pa
         recipe = recipe.with_file(recipe_file)
     if sets:
         recipe = recipe.with_sets(list(sets))
+    if recipe.mixup_alpha and task_spec.kind == "text":
+        raise ValueError(f"recipe field 'mixup_alpha' blends input values, and task {task_spec.name!r} reads token "
+                         "ids (text); leave it at 0")
     dataset = None
     data_path = Path(data).expanduser() if data is not None else None
     if data_path is None:
@@ -125,28 +128,41 @@ def _torch_parts():
             return batch
 
     class ClassifierTrainer(Trainer):
-        """Cross-entropy on the wrapper's logits, with class weights and label smoothing.
+        """Cross-entropy on the wrapper's logits, with class weights, label smoothing and mixup.
 
         A model that returns ``(members, batch, classes)`` logits in training mode is a deep
         ensemble: each member gets its own loss (the mean of them is minimised, so the members
         train independently) and the logits reported are the members' mean, what the model
         returns in eval mode."""
 
-        def __init__(self, *args: Any, class_weights: Any = None, label_smoothing: float = 0.0, **kwargs: Any) -> None:
+        def __init__(self, *args: Any, class_weights: Any = None, label_smoothing: float = 0.0,
+                     mixup_alpha: float = 0.0, **kwargs: Any) -> None:
             super().__init__(*args, **kwargs)
             self._class_weights = None if class_weights is None else torch.tensor(class_weights, dtype=torch.float32)
             self._label_smoothing = float(label_smoothing)
+            self._mixup_alpha = float(mixup_alpha)
 
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
             inputs = dict(inputs)
             labels = inputs.pop("labels")
+            lam, shuffled = 1.0, None
+            if self._mixup_alpha and model.training:  # mixup: blend the batch with a shuffled copy of itself
+                alpha = torch.tensor(self._mixup_alpha)
+                lam = float(torch.distributions.Beta(alpha, alpha).sample())
+                shuffled = torch.randperm(len(labels), device=labels.device)
+                inputs = {k: lam * v + (1 - lam) * v[shuffled] if torch.is_floating_point(v) else v
+                          for k, v in inputs.items()}
             logits = model(**inputs)
             weight = None if self._class_weights is None else self._class_weights.to(logits.device)
             members = logits if logits.dim() == 3 else logits.unsqueeze(0)
-            loss = torch.stack([
-                torch.nn.functional.cross_entropy(m.float(), labels, weight=weight, label_smoothing=self._label_smoothing)
-                for m in members
-            ]).mean()
+
+            def loss_of(m: Any) -> Any:
+                def ce(target: Any) -> Any:
+                    return torch.nn.functional.cross_entropy(m.float(), target, weight=weight,
+                                                             label_smoothing=self._label_smoothing)
+                return ce(labels) if shuffled is None else lam * ce(labels) + (1 - lam) * ce(labels[shuffled])
+
+            loss = torch.stack([loss_of(m) for m in members]).mean()
             return (loss, (loss, members.mean(0))) if return_outputs else loss
 
     return Examples, Collator, ClassifierTrainer
@@ -541,6 +557,7 @@ def train(
             callbacks=callbacks,
             class_weights=_class_weights(recipe, part["train"].labels, label_map),
             label_smoothing=recipe.label_smoothing,
+            mixup_alpha=recipe.mixup_alpha,
         )
         if quiet:
             from transformers.trainer_callback import PrinterCallback

@@ -248,6 +248,8 @@ def test_recipe_overrides_and_type_errors(tmp_path, banking):
         plan(sector, data=banking, preset="huge")
     with pytest.raises(ValueError, match="declares no dataset; pass --data"):
         plan(sector)
+    with pytest.raises(ValueError, match="'mixup_alpha' blends input values, and task 'intent' reads token ids"):
+        plan(sector, data=banking, sets=["mixup_alpha=0.2"])
 
 
 def test_unknown_labels_refused_unless_extended(banking, tmp_path):
@@ -542,7 +544,7 @@ def test_ensemble_logits_get_one_loss_per_member():
     def model(x):
         return torch.stack([x @ w for w in weights])
 
-    stub = SimpleNamespace(_class_weights=None, _label_smoothing=0.0)
+    stub = SimpleNamespace(_class_weights=None, _label_smoothing=0.0, _mixup_alpha=0.0)
     loss, (_, logits) = trainer_cls.compute_loss(stub, model, {"x": features, "labels": labels}, return_outputs=True)
     ce = [torch.nn.functional.cross_entropy(features @ w, labels) for w in weights]
     assert torch.allclose(loss, (ce[0] + ce[1]) / 2)
@@ -554,6 +556,51 @@ def test_ensemble_logits_get_one_loss_per_member():
     loss, (_, logits) = trainer_cls.compute_loss(stub, lambda x: x @ weights[1], {"x": features, "labels": labels},
                                                  return_outputs=True)
     assert torch.allclose(loss, ce[1]) and logits.shape == (6, 3)
+
+
+def test_mixup_blends_training_batches_only():
+    """With mixup_alpha, a training batch's float inputs become lam * x + (1 - lam) * x[perm] and the
+    loss is lam * CE(labels) + (1 - lam) * CE(labels[perm]); integer inputs pass through; in eval mode
+    (validation, prediction) nothing is mixed."""
+    from types import SimpleNamespace
+
+    import torch
+
+    from bigmodel.core.train import _torch_parts
+
+    _, _, trainer_cls = _torch_parts()
+
+    class Recorder(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.linear = torch.nn.Linear(4, 3)
+
+        def forward(self, x, ids):
+            self.seen = (x, ids)
+            return self.linear(x)
+
+    model = Recorder()
+    x, ids, labels = torch.randn(8, 4), torch.arange(8), torch.tensor([0, 1, 2, 0, 1, 2, 0, 1])
+    weight = torch.tensor([1.0, 2.0, 0.5])
+    stub = SimpleNamespace(_class_weights=weight, _label_smoothing=0.1, _mixup_alpha=0.4)
+    torch.manual_seed(5)
+    loss = trainer_cls.compute_loss(stub, model, {"x": x, "ids": ids, "labels": labels})
+    torch.manual_seed(5)
+    lam = float(torch.distributions.Beta(torch.tensor(0.4), torch.tensor(0.4)).sample())
+    perm = torch.randperm(8)
+    assert 0 < lam < 1 and not torch.equal(perm, torch.arange(8))
+    assert torch.allclose(model.seen[0], lam * x + (1 - lam) * x[perm]) and torch.equal(model.seen[1], ids)
+    logits = model.linear(lam * x + (1 - lam) * x[perm])
+
+    def ce(target):
+        return torch.nn.functional.cross_entropy(logits, target, weight=weight, label_smoothing=0.1)
+
+    assert torch.allclose(loss, lam * ce(labels) + (1 - lam) * ce(labels[perm]))
+    model.eval()
+    loss = trainer_cls.compute_loss(stub, model, {"x": x, "ids": ids, "labels": labels})
+    assert torch.equal(model.seen[0], x)
+    assert torch.allclose(loss, torch.nn.functional.cross_entropy(model.linear(x), labels, weight=weight,
+                                                                  label_smoothing=0.1))
 
 
 def test_ddp_under_torchrun_shards_the_data_and_writes_one_run(shared_data, tmp_path):
