@@ -218,6 +218,8 @@ def build_model(*, label_map: Any, recipe: Any, base: str | None, preprocess: di
             map_state_dict(backbone, read_state_dict(weight_file), origin=str(weight_file), head_prefix=head)
         if in_chans == 1:
             _to_single_channel(backbone)
+    if getattr(recipe, "small_stem", False):
+        _small_stem(backbone, arch)
     init_head(backbone)  # the engine's small-head init (timm's default head starts near loss 10)
     return _classifier_class()(backbone, arch, bool(getattr(recipe, "tta_hflip", False)))
 
@@ -233,3 +235,17 @@ def _to_single_channel(backbone: Any) -> None:
         weight = adapt_input_conv(1, conv.weight)
     conv.weight = torch.nn.Parameter(weight)
     conv.in_channels = 1
+
+
+def _small_stem(backbone: Any, arch: str) -> None:
+    """Recipe ``small_stem``: a ResNet's ``conv1`` (7x7, stride 2) and ``maxpool`` become one 3x3 stride-1
+    convolution (He-initialised as timm initialises ResNets), so a 28 px input keeps 28 x 28 maps."""
+    import torch
+
+    conv = getattr(backbone, "conv1", None)
+    if not isinstance(conv, torch.nn.Conv2d) or not hasattr(backbone, "maxpool"):
+        raise ValueError(f"recipe field 'small_stem' replaces a ResNet's conv1 and maxpool; timm architecture "
+                         f"{arch!r} has no such stem (use e.g. architecture = 'resnet18')")
+    backbone.conv1 = torch.nn.Conv2d(conv.in_channels, conv.out_channels, 3, stride=1, padding=1, bias=False)
+    torch.nn.init.kaiming_normal_(backbone.conv1.weight, mode="fan_out", nonlinearity="relu")
+    backbone.maxpool = torch.nn.Identity()

@@ -47,6 +47,9 @@ class ImagingRecipe(Recipe):
     pretrained: bool = Field(default=True, description="start from the base model's weights (false: the timm "
                                                        "architecture from random initialisation)")
     architecture: str = Field(default="tf_efficientnet_lite0", min_length=1, description="timm architecture for package/local weights")
+    small_stem: bool = Field(default=False, description="replace a timm ResNet's 7x7 stride-2 stem and max-pool with a "
+                                                        "3x3 stride-1 convolution, for small inputs such as 28 px "
+                                                        "(MedMNIST's ResNet (28)); the stem trains from scratch")
     dropout: float = Field(default=0.2, ge=0, lt=1, description="dropout before the classifier head")
     target_sensitivity: float = Field(default=0.90, gt=0, le=1, description="sensitivity the validation-chosen threshold must reach")
 

@@ -101,3 +101,29 @@ def test_random_initialisation_builds_the_recipe_architecture_without_the_packag
     assert logits.shape == (2, 2)
     rebuilt = build_model(label_map=BREAST, recipe=recipe, base="resnet18", preprocess={}, pretrained=False)
     rebuilt.load_state_dict(model.state_dict())
+
+
+def test_small_stem_keeps_a_28px_input_at_28x28_in_the_first_stage():
+    """Recipe small_stem: MedMNIST's ResNet (28) stem (3x3 stride 1, no max-pool); one channel too;
+    a finished run rebuilds the same shapes; an architecture without a ResNet stem is refused."""
+    recipe = ScreeningRecipe(architecture="resnet18", pretrained=False, small_stem=True, in_chans=1, mean=[0.5], std=[0.5])
+    model = build_model(label_map=BREAST, recipe=recipe, base=DEFAULT_BASE, preprocess={"channels": 1}, pretrained=False).eval()
+    assert model.backbone.conv1.weight.shape == (64, 1, 3, 3) and model.backbone.conv1.stride == (1, 1)
+    seen = {}
+    model.backbone.layer1.register_forward_hook(lambda module, args, out: seen.update(shape=tuple(out.shape)))
+    with torch.no_grad():
+        assert model(pixel_values=torch.zeros(2, 1, 28, 28)).shape == (2, 2)
+    assert seen["shape"] == (2, 64, 28, 28)
+    plain = build_model(label_map=BREAST, recipe=ScreeningRecipe(architecture="resnet18", pretrained=False),
+                        base=DEFAULT_BASE, preprocess={"channels": 3}, pretrained=False).eval()
+    plain.backbone.layer1.register_forward_hook(lambda module, args, out: seen.update(shape=tuple(out.shape)))
+    with torch.no_grad():
+        plain(pixel_values=torch.zeros(2, 3, 28, 28))
+    assert seen["shape"] == (2, 64, 7, 7)  # the standard stem divides 28 px by 4
+    rebuilt = build_model(label_map=BREAST, recipe=recipe, base="resnet18", preprocess={"channels": 1}, pretrained=False)
+    rebuilt.load_state_dict(model.state_dict())
+    with pytest.raises(ValueError, match="'small_stem' replaces a ResNet's conv1 and maxpool; timm architecture "
+                                         "'tf_efficientnet_lite0' has no such stem"):
+        build_model(label_map=BREAST, recipe=ScreeningRecipe(pretrained=False, small_stem=True), base=DEFAULT_BASE,
+                    preprocess={"channels": 3}, pretrained=False)
+
