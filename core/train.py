@@ -156,13 +156,11 @@ def _torch_parts():
             weight = None if self._class_weights is None else self._class_weights.to(logits.device)
             members = logits if logits.dim() == 3 else logits.unsqueeze(0)
 
-            def loss_of(m: Any) -> Any:
-                def ce(target: Any) -> Any:
-                    return torch.nn.functional.cross_entropy(m.float(), target, weight=weight,
-                                                             label_smoothing=self._label_smoothing)
-                return ce(labels) if shuffled is None else lam * ce(labels) + (1 - lam) * ce(labels[shuffled])
+            def ce(m: Any, target: Any) -> Any:
+                return torch.nn.functional.cross_entropy(m.float(), target, weight=weight, label_smoothing=self._label_smoothing)
 
-            loss = torch.stack([loss_of(m) for m in members]).mean()
+            loss = torch.stack([ce(m, labels) if shuffled is None else lam * ce(m, labels) + (1 - lam) * ce(m, labels[shuffled])
+                                for m in members]).mean()
             return (loss, (loss, members.mean(0))) if return_outputs else loss
 
     return Examples, Collator, ClassifierTrainer
