@@ -1,6 +1,6 @@
 """Medical sector benchmark: the sector's presets vs the MedMNIST v2 ResNet-18 (28) baselines.
 
-Screening's ``full`` is a ResNet-18 trained from scratch at 112 px, grading's a bagged EfficientNet-Lite0
+Screening's ``full`` is a ResNet-18 (28) trained from scratch, grading's a bagged EfficientNet-Lite0
 fine-tune (sectors/medical/README.md).
 
 For each dataset and seed: ``bigmodel train medical`` with a preset (default ``full``), test metrics from the

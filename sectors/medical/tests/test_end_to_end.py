@@ -182,18 +182,20 @@ def test_value_factors_are_measured_from_the_run(run_dir):
 
 
 def test_full_screening_trains_resnet18_from_scratch_and_exports(breast_npz, tmp_path):
-    """The ``full`` preset's from-scratch ResNet-18 (shortened): recorded as such, rebuilt and exported."""
+    """The ``full`` preset's from-scratch ResNet-18 (28) (shortened): recorded as such, rebuilt with its
+    stride-1 stem and exported."""
     from bigmodel.core.evaluate import predict_proba
     from bigmodel.core.runs import Run
 
     out = tmp_path / "full"
     with _fresh_single_thread():
-        sets = ["train_subset=32", "eval_subset=16", "max_steps=2", "batch_size=16", "image_size=32"]
+        sets = ["train_subset=32", "eval_subset=16", "max_steps=2", "batch_size=16"]
         _cli("train", "medical", "--task", "breast_screening", "--data", str(breast_npz), "--preset", "full",
              *[a for s in sets for a in ("--set", s)], "--out", str(out), "--quiet")
         _cli("export", "--onnx", str(out))
     run = Run.load(out)
     assert run.info["pretrained"] is False and run.recipe["architecture"] == "resnet18"
+    assert run.recipe["small_stem"] and run.build_model().backbone.conv1.stride == (1, 1)
     assert "random initialisation of `resnet18`" in (out / "README.md").read_text()
     inputs, _ = run.heldout()
     _, stored = run.predictions("test")

@@ -50,8 +50,8 @@ def test_presets_resolve_and_demo_is_small():
     # the measured grading preset: balanced class weights undone after training, 5 bagged members
     assert grading.class_weights == "balanced" and grading.logit_adjustment and grading.bagging == 5
     assert grading.tta_hflip and not full.logit_adjustment and full.bagging == 1
-    # screening's full preset: the MedMNIST baseline's design, ResNet-18 from scratch, 28 px upsampled 4x
-    assert (full.architecture, full.pretrained, full.image_size) == ("resnet18", False, 112)
+    # screening's full preset: the MedMNIST baseline's design, ResNet-18 (28) from scratch, stride-1 stem
+    assert (full.architecture, full.pretrained, full.image_size, full.small_stem) == ("resnet18", False, 28, True)
     finetune = task.resolve_recipe("finetune")  # the EfficientNet-Lite0 fine-tune it replaced
     assert finetune.pretrained and finetune.architecture == "tf_efficientnet_lite0" and finetune.image_size == 64
     with pytest.raises(ValueError, match="recipe field 'target_sensitivity'"):
