@@ -126,4 +126,3 @@ def test_small_stem_keeps_a_28px_input_at_28x28_in_the_first_stage():
                                          "'tf_efficientnet_lite0' has no such stem"):
         build_model(label_map=BREAST, recipe=ScreeningRecipe(pretrained=False, small_stem=True), base=DEFAULT_BASE,
                     preprocess={"channels": 3}, pretrained=False)
-
