@@ -242,6 +242,11 @@ def write_run(out: str | os.PathLike, *, kind: str, model: Any, preprocessor: An
 # -- reading -----------------------------------------------------------------------------------
 
 
+def _members(model_info: dict) -> int:
+    """How many members a run's model.json describes (a bagged run or deep ensemble: k, else 1)."""
+    return max(int(model_info.get("bagging", 1) or 1), int(model_info.get("ensemble", 1) or 1))
+
+
 class Run:
     """A complete run directory."""
 
@@ -308,7 +313,7 @@ class Run:
 
     def build_model(self):
         """The trained torch module (rebuilt offline from model.json, weights loaded, eval mode); a
-        bagged run (model.json ``bagging`` k > 1) rebuilds its k members inside a mean ensemble, and a
+        bagged run or deep ensemble (model.json ``bagging`` or ``ensemble`` k > 1) rebuilds its k members inside a mean ensemble, and a
         run with ``logit_adjustment`` wraps each member in its logit offset (the values come with the weights)."""
         from safetensors.torch import load_model
 
@@ -321,7 +326,7 @@ class Run:
         builder = resolve_callable(spec["builder"])
         preprocess = read_json(self.path / "preprocess" / "preprocess.json")
         members = [builder(label_map=self.label_map, recipe=self.recipe_values(), base=base,
-                           preprocess=preprocess, pretrained=False) for _ in range(int(spec.get("bagging", 1) or 1))]
+                           preprocess=preprocess, pretrained=False) for _ in range(_members(spec))]
         if spec.get("logit_adjustment"):
             members = [logit_offset(member, np.zeros(len(self.label_map))) for member in members]
         model = members[0] if len(members) == 1 else mean_ensemble(members)

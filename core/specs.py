@@ -279,6 +279,9 @@ class Recipe(BaseModel):
     bagging: int = Field(default=1, ge=1, le=20, description="k > 1: k members, each trained on k-1 stratified folds of "
                          "train + validation with early stopping on the other; the model averages their logits and the "
                          "validation predictions are out-of-fold")
+    ensemble: int = Field(default=1, ge=1, le=20, description="k > 1: a deep ensemble: k members trained on the same "
+                          "train split from seeds seed, seed + 1000, ..., each with its own early stopping on validation; "
+                          "the model averages their logits (not with bagging)")
     logit_adjustment: bool = Field(default=False, description="after training, subtract log(class weight) from each "
                                    "class's logit, so a model trained with class weights predicts under the training "
                                    "label frequencies again (needs class_weights)")
@@ -287,6 +290,13 @@ class Recipe(BaseModel):
                              "with this decay; training goes on from the raw weights (0: off)")
     train_subset: int = Field(default=0, ge=0, description="use a stratified subset of this many training examples (0: all)")
     eval_subset: int = Field(default=0, ge=0, description="use a stratified subset of this many validation/test examples (0: all)")
+
+    @model_validator(mode="after")
+    def _one_kind_of_ensemble(self) -> "Recipe":
+        if self.ensemble > 1 and self.bagging > 1:
+            raise ValueError(f"recipe fields 'ensemble' = {self.ensemble} and 'bagging' = {self.bagging}: choose one kind "
+                             "of ensemble (bagging's members are already averaged)")
+        return self
 
     @model_validator(mode="after")
     def _logit_adjustment_needs_weights(self) -> "Recipe":

@@ -10,6 +10,9 @@ into k stratified folds (:func:`bagging_folds`); member m trains on the other fo
 stopping on fold m, and the run's model averages the members' logits (:func:`mean_ensemble`). The
 run's validation predictions are out-of-fold (each pooled example scored by the member that did not
 train on it), so the decision and calibration are fitted on data no scorer saw.
+
+Deep ensemble (recipe ``ensemble = k > 1``): k members train on the same split from seeds ``seed + 1000 m``,
+each with its own checkpoint choice on validation; the model averages their logits as a bagged run's does.
 """
 
 from __future__ import annotations
@@ -277,6 +280,9 @@ def _model_card(info: dict[str, Any], task: SectorTask, sector: SectorSpec, metr
         *([f"- bagged: {info['bagging']} members, each trained on {info['bagging'] - 1} of {info['bagging']} folds of the "
            "training and validation examples; their logits are averaged; validation metrics are out-of-fold"]
           if info.get("bagging", 1) > 1 else []),
+        *([f"- deep ensemble: {info['ensemble']} members trained on the same examples from seeds {info['seed']}, "
+           f"{info['seed'] + 1000}, …, each checkpoint chosen on validation; their logits are averaged"]
+          if info.get("ensemble", 1) > 1 else []),
         *(["- logit adjustment: the logits are shifted by -log(class weight), so the scores reflect the training "
            "label frequencies rather than the class-weighted loss"] if info.get("logit_adjustment") else []),
         *([f"- weight averaging: the kept weights are an exponential moving average of the trained weights (decay "
@@ -356,10 +362,12 @@ def train(
     main = int(os.environ.get("RANK", "0")) == 0
     quiet = quiet or not main
     bagging = int(getattr(recipe, "bagging", 1) or 1)
-    if bagging > 1 and resume:
-        raise RunError(f"--resume: a bagged run (recipe bagging = {bagging}) cannot resume; start again with --overwrite")
-    if bagging > 1 and int(os.environ.get("WORLD_SIZE", "1")) > 1:
-        raise RunError("recipe field 'bagging' > 1 trains its members one after another; run it without torchrun")
+    ensemble = int(getattr(recipe, "ensemble", 1) or 1)
+    for field, k in (("bagging", bagging), ("ensemble", ensemble)):
+        if k > 1 and resume:
+            raise RunError(f"--resume: a run with recipe {field} = {k} cannot resume; start again with --overwrite")
+        if k > 1 and int(os.environ.get("WORLD_SIZE", "1")) > 1:
+            raise RunError(f"recipe field '{field}' > 1 trains its members one after another; run it without torchrun")
     if main and out_dir.exists() and not overwrite:
         raise RunError(f"{out_dir} already exists; pass --overwrite to replace it or --out to choose another directory")
     if main and partial.exists() and not resume:
@@ -442,6 +450,7 @@ def train(
         "counts": ({k: len(v) for k, v in splits.items()} if pool is None else
                    {k: len(pool) if k in ("train", "validation") else len(v) for k, v in splits.items()}),
         "bagging": bagging,
+        "ensemble": ensemble,
         "pretrained": bool(getattr(recipe, "pretrained", True)),
         "logit_adjustment": bool(getattr(recipe, "logit_adjustment", False)),
         "ema_decay": recipe.ema_decay,
@@ -575,7 +584,14 @@ def train(
         return logit_offset(trainer.model, -np.log(_class_weights(recipe, part["train"].labels, label_map)))
 
     probas: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-    if pool is None:
+    if ensemble > 1:
+        trainers = []
+        for m in range(ensemble):
+            say(f"training {p.model.name} ({task_spec.kind}), ensemble member {m + 1}/{ensemble} (seed {seed + 1000 * m}) "
+                f"on {len(splits['train'])} examples, device {'cuda' if cuda else 'cpu'}")
+            trainers.append(fit(splits, seed + 1000 * m, partial / "checkpoints" / f"member-{m}"))
+        model = mean_ensemble([served(t, splits) for t in trainers])
+    elif pool is None:
         checkpoint = None
         if resume:
             checkpoint = get_last_checkpoint(str(partial / "checkpoints")) if (partial / "checkpoints").is_dir() else None
@@ -651,14 +667,15 @@ def train(
         "parameters": int(sum(t.numel() for t in model.parameters())),
         "export_atol": dict(p.model.export_atol),
         "bagging": bagging,
+        "ensemble": ensemble,
         "logit_adjustment": bool(getattr(recipe, "logit_adjustment", False)),
     })
 
-    curve = _curve(trainers[0].state.log_history)  # a bagged run: the first member's curve
+    curve = _curve(trainers[0].state.log_history)  # an ensemble or bagged run: the first member's curve
     curve["best_metric"] = trainers[0].state.best_metric
     curve["best_checkpoint"] = trainers[0].state.best_model_checkpoint and Path(trainers[0].state.best_model_checkpoint).name
     curve["metric"] = metric_name
-    if pool is not None:
+    if len(trainers) > 1:
         curve["members"] = [{"best_metric": t.state.best_metric, "global_step": int(t.state.global_step)} for t in trainers]
     write_json(partial / "training_curve.json", curve)
     from .charts import training_curve_png

@@ -378,10 +378,50 @@ def test_bagged_run_scores_validation_out_of_fold_and_exports_one_graph(shared_d
     assert onnx_path.is_file()
     with pytest.raises(ValueError, match="bagged run's members trained on its validation examples"):
         evaluate(run, split="validation", quiet=True)
-    with pytest.raises(RunError, match="bagged run .* cannot resume"):
+    with pytest.raises(RunError, match="recipe bagging = 3 cannot resume"):
         lending.train_lending(data, tmp_path / "bag2", ["bagging=3"], resume=True)
     with pytest.raises(ValueError, match="bagging' = 900: every class needs at least 900"):
         bagging_folds(pool.labels, 900, seed=0)
+
+
+def test_deep_ensemble_trains_members_from_distinct_seeds_and_serves_their_mean(shared_data, tmp_path):
+    """recipe ensemble=3: three members on the same split from seeds s, s + 1000, s + 2000; validation and
+    test predictions are the mean of the members' logits, the run rebuilds and exports as one graph, and
+    the recipe refuses an ensemble of bagged runs."""
+    import torch
+
+    from bigmodel.core.data import load_splits
+    from bigmodel.core.export import export_onnx
+    from bigmodel.core.specs import Recipe
+
+    lending = _lending()
+    data = shared_data / "german_credit" / "german.data"
+    out = lending.train_lending(data, tmp_path / "ens", ["max_steps=4", "batch_size=64", "learning_rate=0.01",
+                                                         "ensemble=3"], seed=3)
+    run = Run.load(out)
+    assert run.info["ensemble"] == 3 and run.model_info()["ensemble"] == 3 and run.info["bagging"] == 1
+    assert run.info["counts"] == {"train": 720, "validation": 80, "test": 200}
+    assert len(json.loads((out / "training_curve.json").read_text())["members"]) == 3
+    assert "deep ensemble: 3 members trained on the same examples from seeds 3, 1003" in (out / "README.md").read_text()
+    model = run.build_model()
+    assert type(model).__name__ == "MeanEnsemble" and len(model.members) == 3
+    first = [next(m.parameters()).detach() for m in model.members]
+    assert not torch.equal(first[0], first[1]) and not torch.equal(first[1], first[2])
+    splits, _ = load_splits(data, label_map=run.label_map, loader="tabular_csv", options=lending.OPTIONS,
+                            task="tabular", seed=3, validation_fraction=0.1, progress=False)
+    pre = run.preprocessor()
+    for split in ("validation", "test"):
+        labels, stored = run.predictions(split)
+        np.testing.assert_array_equal(labels, splits[split].labels)
+        x = pre(splits[split].inputs)
+        with torch.no_grad():
+            logits = torch.stack([m(**{k: torch.from_numpy(v) for k, v in x.items()}) for m in model.members]).mean(0)
+        np.testing.assert_allclose(stored, torch.softmax(logits, -1).numpy(), atol=1e-6)
+    assert export_onnx(run, echo=lambda s: None).is_file()
+    with pytest.raises(RunError, match="recipe ensemble = 3 cannot resume"):
+        lending.train_lending(data, tmp_path / "ens2", ["ensemble=3"], resume=True)
+    with pytest.raises(ValueError, match="'ensemble' = 2 and 'bagging' = 3: choose one kind of ensemble"):
+        Recipe(ensemble=2, bagging=3)
 
 
 def test_bagged_text_run_exports_one_graph_that_serves_the_mean(banking, tmp_path):
