@@ -220,6 +220,17 @@ def _extra_callbacks() -> list[Any]:
     return []
 
 
+def _leave_process_group() -> None:
+    """Under torchrun: wait until every rank has finished training, then tear the process group down.
+    Rank 0 goes on alone to score, export and write the run; a rank that exits while gloo is still up
+    can abort ("terminate called without an active exception") and fail the whole launch."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
+
+
 def _environment(device: str) -> dict[str, Any]:
     import torch
 
@@ -601,7 +612,9 @@ def train(
         say(f"training {p.model.name} ({task_spec.kind}) on {len(splits['train'])} examples, "
             f"{len(label_map)} classes, device {'cuda' if cuda else 'cpu'}")
         trainer = fit(splits, seed, partial / "checkpoints", checkpoint)
-        if not trainer.is_world_process_zero():
+        zero = trainer.is_world_process_zero()
+        _leave_process_group()
+        if not zero:
             return out_dir
         model = served(trainer, splits)
         trainers = [trainer]
