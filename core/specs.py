@@ -265,7 +265,7 @@ class Recipe(BaseModel):
     gradient_accumulation_steps: int = Field(default=1, ge=1)
     weight_decay: float = Field(default=0.01, ge=0)
     warmup_ratio: float = Field(default=0.0, ge=0, lt=1)
-    lr_scheduler: Literal["linear", "cosine", "constant", "constant_with_warmup"] = "linear"
+    lr_scheduler: Literal["linear", "cosine", "constant", "constant_with_warmup", "multistep"] = "linear"
     label_smoothing: float = Field(default=0.0, ge=0, lt=1)
     mixup_alpha: float = Field(default=0.0, ge=0, description="> 0: mixup (Zhang et al. 2018): each training batch's "
                                "floating-point inputs and its loss are blended with a shuffled copy of the batch, "

@@ -339,6 +339,18 @@ def test_tabular_run(shared_data, tmp_path):
     assert stored.shape == (200, 2)
 
 
+def test_multistep_schedule_warms_up_then_drops_tenfold_at_half_and_three_quarters(shared_data, tmp_path):
+    """recipe lr_scheduler=multistep (not a transformers scheduler type): the learning rate the run
+    logged for each of 8 optimizer steps follows 2 warmup steps, then x0.1 from step 5 and x0.01 from
+    step 7 (the drops at 50% and 75% of training)."""
+    out = _lending().train_lending(shared_data / "german_credit" / "german.data", tmp_path / "ms",
+                                   ["max_steps=8", "batch_size=64", "learning_rate=0.01", "eval_steps=1",
+                                    "warmup_ratio=0.25", "lr_scheduler=multistep"])
+    logged = {row["step"]: row["learning_rate"] for row in json.loads((out / "training_curve.json").read_text())["train"]}
+    assert logged == pytest.approx({1: 0.0, 2: 0.005, 3: 0.01, 4: 0.01, 5: 1e-3, 6: 1e-3, 7: 1e-4, 8: 1e-4})
+    assert json.loads((out / "recipe.json").read_text())["values"]["lr_scheduler"] == "multistep"
+
+
 def test_bagged_run_scores_validation_out_of_fold_and_exports_one_graph(shared_data, tmp_path):
     """recipe bagging=3: three members on the engine's folds of train + validation; the stored
     validation probabilities of each pooled row come from the member that did not train on it, the
