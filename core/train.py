@@ -131,7 +131,8 @@ def _torch_parts():
             return batch
 
     class ClassifierTrainer(Trainer):
-        """Cross-entropy on the wrapper's logits, with class weights, label smoothing and mixup.
+        """Cross-entropy on the wrapper's logits, with class weights, label smoothing and mixup; the
+        multistep learning-rate schedule.
 
         A model that returns ``(members, batch, classes)`` logits in training mode is a deep
         ensemble: each member gets its own loss (the mean of them is minimised, so the members
