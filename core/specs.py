@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 __all__ = [
     "TaskKind",
+    "LRScheduler",
     "LabelMap",
     "DataFile",
     "DatasetSpec",
@@ -33,6 +34,9 @@ __all__ = [
 ]
 
 TaskKind = Literal["text", "image", "tabular"]
+# transformers' schedule names, plus "multistep" (built by the engine's trainer; docs/architecture.md).
+# Sector recipes that change the default reuse this type, so every recipe accepts every schedule.
+LRScheduler = Literal["linear", "cosine", "constant", "constant_with_warmup", "multistep"]
 FactorLetter = Literal["T", "K", "U", "R"]
 
 _NAME_PATTERN = r"^[a-z][a-z0-9_]*$"
@@ -265,7 +269,7 @@ class Recipe(BaseModel):
     gradient_accumulation_steps: int = Field(default=1, ge=1)
     weight_decay: float = Field(default=0.01, ge=0)
     warmup_ratio: float = Field(default=0.0, ge=0, lt=1)
-    lr_scheduler: Literal["linear", "cosine", "constant", "constant_with_warmup", "multistep"] = "linear"
+    lr_scheduler: LRScheduler = "linear"
     label_smoothing: float = Field(default=0.0, ge=0, lt=1)
     mixup_alpha: float = Field(default=0.0, ge=0, description="> 0: mixup (Zhang et al. 2018): each training batch's "
                                "floating-point inputs and its loss are blended with a shuffled copy of the batch, "

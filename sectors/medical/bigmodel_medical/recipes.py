@@ -14,6 +14,7 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 
 from bigmodel.core import Recipe
+from bigmodel.core.specs import LRScheduler
 
 __all__ = ["ImagingRecipe", "ScreeningRecipe", "GradingRecipe"]
 
@@ -27,7 +28,7 @@ class ImagingRecipe(Recipe):
     eval_batch_size: int = Field(default=128, ge=1)
     weight_decay: float = Field(default=1e-4, ge=0)
     warmup_ratio: float = Field(default=0.05, ge=0, lt=1)
-    lr_scheduler: Literal["linear", "cosine", "constant", "constant_with_warmup", "multistep"] = "cosine"
+    lr_scheduler: LRScheduler = "cosine"
     early_stopping_patience: int = Field(default=5, ge=0, description="evaluations without gain before stopping (0: off)")
 
     image_size: int = Field(default=224, ge=16, le=1024, description="square input size the images are resized to")
