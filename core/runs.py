@@ -313,11 +313,12 @@ class Run:
 
     def build_model(self):
         """The trained torch module (rebuilt offline from model.json, weights loaded, eval mode); a
-        bagged run or deep ensemble (model.json ``bagging`` or ``ensemble`` k > 1) rebuilds its k members inside a mean ensemble, and a
+        bagged run or deep ensemble (model.json ``bagging`` or ``ensemble`` k > 1) rebuilds its k members inside a mean ensemble, a
+        heterogeneous ensemble (model.json ``members``) each member from its own recipe, base and input, and a
         run with ``logit_adjustment`` wraps each member in its logit offset (the values come with the weights)."""
         from safetensors.torch import load_model
 
-        from .tasks.base import logit_offset, mean_ensemble
+        from .tasks.base import logit_offset, mean_ensemble, member_input
 
         spec = self.model_info()
         base = spec.get("rebuild_base")
@@ -325,10 +326,23 @@ class Run:
             base = str(self.path / base)
         builder = resolve_callable(spec["builder"])
         preprocess = read_json(self.path / "preprocess" / "preprocess.json")
-        members = [builder(label_map=self.label_map, recipe=self.recipe_values(), base=base,
-                           preprocess=preprocess, pretrained=False) for _ in range(_members(spec))]
-        if spec.get("logit_adjustment"):
-            members = [logit_offset(member, np.zeros(len(self.label_map))) for member in members]
+        if spec.get("members"):  # a heterogeneous ensemble: each member from its own recipe, base and input
+            members = []
+            for m, (entry, member) in enumerate(zip(self.recipe["members"], spec["members"])):
+                member_base = member["rebuild_base"]
+                if member_base is not None and member.get("rebuild_base_in_run"):
+                    member_base = str(self.path / member_base)
+                model = builder(label_map=self.label_map, recipe=SimpleNamespace(**{**self.recipe, **entry}),
+                                base=member_base, preprocess=member["preprocess"], pretrained=False)
+                model = member_input(model, preprocess, member["preprocess"], member=m)
+                if member.get("logit_adjustment"):
+                    model = logit_offset(model, np.zeros(len(self.label_map)))
+                members.append(model)
+        else:
+            members = [builder(label_map=self.label_map, recipe=self.recipe_values(), base=base,
+                               preprocess=preprocess, pretrained=False) for _ in range(_members(spec))]
+            if spec.get("logit_adjustment"):
+                members = [logit_offset(member, np.zeros(len(self.label_map))) for member in members]
         model = members[0] if len(members) == 1 else mean_ensemble(members)
         try:
             load_model(model, str(self.path / "model.safetensors"), strict=True)

@@ -13,7 +13,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Callable, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 __all__ = [
     "TaskKind",
@@ -40,6 +40,9 @@ LRScheduler = Literal["linear", "cosine", "constant", "constant_with_warmup", "m
 FactorLetter = Literal["T", "K", "U", "R"]
 
 _NAME_PATTERN = r"^[a-z][a-z0-9_]*$"
+# recipe fields that shape the whole run (its data, splits, ensemble and evaluation), not one member
+_RUN_LEVEL = frozenset({"members", "bagging", "ensemble", "train_subset", "eval_subset", "validation_fraction",
+                        "metric_for_best_model", "eval_strategy", "eval_steps", "eval_batch_size"})
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
@@ -292,6 +295,10 @@ class Recipe(BaseModel):
     ema_decay: float = Field(default=0.0, ge=0, lt=1, description="> 0: evaluate, checkpoint and keep an exponential "
                              "moving average of the weights (buffers included), updated after every optimizer step "
                              "with this decay; training goes on from the raw weights (0: off)")
+    members: list[dict[str, Any]] = Field(default_factory=list, description="two or more entries: a heterogeneous "
+                                          "ensemble; member m trains with this recipe updated by entry m ({} = as is) "
+                                          "from seed seed + 1000 m, on the run's input (an image member of another "
+                                          "image_size resizes it), and the model averages their logits")
     train_subset: int = Field(default=0, ge=0, description="use a stratified subset of this many training examples (0: all)")
     eval_subset: int = Field(default=0, ge=0, description="use a stratified subset of this many validation/test examples (0: all)")
 
@@ -301,6 +308,34 @@ class Recipe(BaseModel):
             raise ValueError(f"recipe fields 'ensemble' = {self.ensemble} and 'bagging' = {self.bagging}: choose one kind "
                              "of ensemble (bagging's members are already averaged)")
         return self
+
+    @model_validator(mode="after")
+    def _members_are_recipes(self) -> "Recipe":
+        if not self.members:
+            return self
+        if len(self.members) < 2:
+            raise ValueError(f"recipe field 'members' lists {len(self.members)} entry; an ensemble needs at least 2")
+        if self.ensemble > 1 or self.bagging > 1:
+            raise ValueError("recipe field 'members' is an ensemble of its own; leave 'ensemble' and 'bagging' at 1")
+        for m, entry in enumerate(self.members):
+            shared = sorted(set(entry) & _RUN_LEVEL)
+            if shared:
+                raise ValueError(f"recipe field 'members' entry {m}: {', '.join(shared)} "
+                                 f"{'applies' if len(shared) == 1 else 'apply'} to the whole run, not to one member")
+            try:
+                type(self).model_validate({**self.model_dump(exclude={"members"}), **entry})
+            except ValidationError as exc:
+                err = exc.errors()[0]
+                field = ".".join(str(p) for p in err["loc"])
+                got = f" (got {err.get('input')!r})" if field else ""
+                raise ValueError(f"recipe field 'members' entry {m}: {field or 'value'}: "
+                                 f"{err['msg'].removeprefix('Value error, ')}{got}") from None
+        return self
+
+    def member_recipes(self) -> list["Recipe"]:
+        """The recipe of each member of a heterogeneous ensemble (``members``), in order; [] without."""
+        base = self.model_dump(exclude={"members"})
+        return [type(self).model_validate({**base, **entry}) for entry in self.members]
 
     @model_validator(mode="after")
     def _logit_adjustment_needs_weights(self) -> "Recipe":
@@ -377,7 +412,9 @@ class Recipe(BaseModel):
         """A stable hash of the resolved values (embedded in exports)."""
         import hashlib
 
-        payload = json.dumps({"class": type(self).__name__, **self.model_dump(mode="json")}, sort_keys=True)
+        # without members the field is left out, so recipes written before it existed keep their digest
+        values = self.model_dump(mode="json", exclude=None if self.members else {"members"})
+        payload = json.dumps({"class": type(self).__name__, **values}, sort_keys=True)
         return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 

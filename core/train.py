@@ -13,11 +13,14 @@ train on it), so the decision and calibration are fitted on data no scorer saw.
 
 Deep ensemble (recipe ``ensemble = k > 1``): k members train on the same split from seeds ``seed + 1000 m``,
 each with its own checkpoint choice on validation; the model averages their logits as a bagged run's does.
+A heterogeneous ensemble (recipe ``members``, one recipe per member) trains the same way, each member with
+its own recipe and model on the run's shared input (:func:`bigmodel.core.tasks.base.member_input`).
 """
 
 from __future__ import annotations
 
 import datetime as _dt
+import json
 import os
 import platform
 import shutil
@@ -312,6 +315,11 @@ def _model_card(info: dict[str, Any], task: SectorTask, sector: SectorSpec, metr
         *([f"- deep ensemble: {info['ensemble']} members trained on the same examples from seeds {info['seed']}, "
            f"{info['seed'] + 1000}, …, each checkpoint chosen on validation; their logits are averaged"]
           if info.get("ensemble", 1) > 1 else []),
+        *([f"- heterogeneous ensemble: {len(info['members'])} members trained on the same examples from seeds "
+           f"{info['seed']}, {info['seed'] + 1000}, …, each with the run's recipe updated by its entry ("
+           + "; ".join(json.dumps(e, sort_keys=True) if e else "as is" for e in info["members"])
+           + "), each checkpoint chosen on validation; their logits are averaged"]
+          if info.get("members") else []),
         *(["- logit adjustment: the logits are shifted by -log(class weight), so the scores reflect the training "
            "label frequencies rather than the class-weighted loss"] if info.get("logit_adjustment") else []),
         *([f"- weight averaging: the kept weights are an exponential moving average of the trained weights (decay "
@@ -379,7 +387,7 @@ def train(
     ``target``/``numeric``/``categorical`` columns of a local tabular CSV.
     """
     from .data import load_splits, subset
-    from .tasks.base import load_preprocessor, make_preprocessor, resolve_base
+    from .tasks.base import load_preprocessor, make_preprocessor, member_input, resolve_base
 
     p = plan(sector, task=task, data=data, loader=loader, base_model=base_model, recipe_file=recipe_file,
              sets=sets, preset=preset)
@@ -392,7 +400,8 @@ def train(
     quiet = quiet or not main
     bagging = int(getattr(recipe, "bagging", 1) or 1)
     ensemble = int(getattr(recipe, "ensemble", 1) or 1)
-    for field, k in (("bagging", bagging), ("ensemble", ensemble)):
+    members = recipe.member_recipes()
+    for field, k in (("bagging", bagging), ("ensemble", ensemble), ("members", len(members))):
         if k > 1 and resume:
             raise RunError(f"--resume: a run with recipe {field} = {k} cannot resume; start again with --overwrite")
         if k > 1 and int(os.environ.get("WORLD_SIZE", "1")) > 1:
@@ -480,7 +489,8 @@ def train(
                    {k: len(pool) if k in ("train", "validation") else len(v) for k, v in splits.items()}),
         "bagging": bagging,
         "ensemble": ensemble,
-        "pretrained": bool(getattr(recipe, "pretrained", True)),
+        "members": list(recipe.members),
+        "pretrained": any(bool(getattr(r, "pretrained", True)) for r in members or [recipe]),
         "logit_adjustment": bool(getattr(recipe, "logit_adjustment", False)),
         "ema_decay": recipe.ema_decay,
         "subsets": bool(recipe.train_subset or recipe.eval_subset),
@@ -507,9 +517,15 @@ def train(
     if hasattr(preprocessor, "rng"):
         preprocessor.rng = np.random.default_rng(seed)
     spec = preprocessor.spec()
+    member_specs = []
+    for m, member_recipe in enumerate(members):  # each member's own preprocessing, checked before any training
+        member_pre = make_preprocessor(task_spec.kind, base=resolved_base, recipe=member_recipe, label_map=label_map)
+        member_pre.fit(splits["train"])
+        member_specs.append(member_pre.spec())
+        member_input(None, spec, member_specs[-1], member=m)
     builder = resolve_callable(p.model.builder)
     cuda = torch.cuda.is_available()
-    if recipe.mixed_precision == "fp16" and not cuda:
+    if any(r.mixed_precision == "fp16" for r in [recipe, *members]) and not cuda:
         raise ValueError("recipe field 'mixed_precision': 'fp16' needs a CUDA GPU; use 'no' or 'bf16' on CPU")
     metric_name, greater = _best_metric(recipe, task_spec, len(label_map))
     strategy = recipe.eval_strategy
@@ -526,8 +542,11 @@ def train(
         return {k: (float("nan") if v is None else float(v)) for k, v in values.items()
                 if isinstance(v, (int, float)) or v is None}
 
-    def fit(part: dict[str, Any], member_seed: int, checkpoints: Path, checkpoint: str | None = None) -> Any:
-        """Build the model and train it on ``part["train"]`` (early stopping on ``part["validation"]``)."""
+    def fit(part: dict[str, Any], member_seed: int, checkpoints: Path, checkpoint: str | None = None,
+            member: int | None = None) -> Any:
+        """Build the model and train it on ``part["train"]`` (early stopping on ``part["validation"]``);
+        ``member`` m of a heterogeneous ensemble with ``members[m]``'s recipe on the shared input."""
+        recipe_ = recipe if member is None else members[member]
         verbosity = transformers.logging.get_verbosity()
         bars = transformers.utils.logging.is_progress_bar_enabled()
         if quiet:
@@ -535,33 +554,38 @@ def train(
             transformers.utils.logging.disable_progress_bar()  # "Loading weights" bars
         try:
             set_seed(member_seed)
-            model = builder(label_map=label_map, recipe=recipe, base=resolved_base, preprocess=spec,
-                            pretrained=info["pretrained"])
+            if member is None:
+                model = builder(label_map=label_map, recipe=recipe, base=resolved_base, preprocess=spec,
+                                pretrained=info["pretrained"])
+            else:
+                model = builder(label_map=label_map, recipe=recipe_, base=resolved_base, preprocess=member_specs[member],
+                                pretrained=bool(getattr(recipe_, "pretrained", True)))
+                model = member_input(model, spec, member_specs[member], member=member)
         finally:
             transformers.logging.set_verbosity(verbosity)
             if bars:
                 transformers.utils.logging.enable_progress_bar()
         args = TrainingArguments(
             output_dir=str(checkpoints),
-            per_device_train_batch_size=recipe.batch_size,
-            per_device_eval_batch_size=recipe.eval_batch_size,
-            num_train_epochs=float(recipe.epochs),
-            max_steps=recipe.max_steps,
-            learning_rate=recipe.learning_rate,
-            weight_decay=recipe.weight_decay,
-            warmup_steps=float(recipe.warmup_ratio) if recipe.warmup_ratio else 0,
+            per_device_train_batch_size=recipe_.batch_size,
+            per_device_eval_batch_size=recipe_.eval_batch_size,
+            num_train_epochs=float(recipe_.epochs),
+            max_steps=recipe_.max_steps,
+            learning_rate=recipe_.learning_rate,
+            weight_decay=recipe_.weight_decay,
+            warmup_steps=float(recipe_.warmup_ratio) if recipe_.warmup_ratio else 0,
             # "multistep" is built by ClassifierTrainer.create_scheduler; transformers only validates the name
-            lr_scheduler_type="constant" if recipe.lr_scheduler == "multistep" else recipe.lr_scheduler,
-            gradient_accumulation_steps=recipe.gradient_accumulation_steps,
-            fp16=recipe.mixed_precision == "fp16",
-            bf16=recipe.mixed_precision == "bf16",
+            lr_scheduler_type="constant" if recipe_.lr_scheduler == "multistep" else recipe_.lr_scheduler,
+            gradient_accumulation_steps=recipe_.gradient_accumulation_steps,
+            fp16=recipe_.mixed_precision == "fp16",
+            bf16=recipe_.mixed_precision == "bf16",
             eval_strategy=strategy,
-            eval_steps=recipe.eval_steps if strategy == "steps" else None,
+            eval_steps=recipe_.eval_steps if strategy == "steps" else None,
             save_strategy=strategy,
-            save_steps=recipe.eval_steps if strategy == "steps" else None,
+            save_steps=recipe_.eval_steps if strategy == "steps" else None,
             save_total_limit=2,
             logging_strategy="steps",
-            logging_steps=max(1, min(50, recipe.eval_steps)),
+            logging_steps=max(1, min(50, recipe_.eval_steps)),
             logging_first_step=True,
             load_best_model_at_end=True,
             metric_for_best_model=metric_name,
@@ -577,13 +601,13 @@ def train(
             dataloader_num_workers=0,
         )
         callbacks = []
-        if recipe.ema_decay:  # first: its checkpoint file is written before any other callback sees on_save
+        if recipe_.ema_decay:  # first: its checkpoint file is written before any other callback sees on_save
             from .averaging import WeightAverage
 
-            callbacks.append(WeightAverage(recipe.ema_decay))
+            callbacks.append(WeightAverage(recipe_.ema_decay))
         callbacks += _extra_callbacks()
-        if recipe.early_stopping_patience > 0:
-            callbacks.append(EarlyStoppingCallback(early_stopping_patience=recipe.early_stopping_patience))
+        if recipe_.early_stopping_patience > 0:
+            callbacks.append(EarlyStoppingCallback(early_stopping_patience=recipe_.early_stopping_patience))
         trainer = ClassifierTrainer(
             model=model,
             args=args,
@@ -592,10 +616,10 @@ def train(
             eval_dataset=Examples("validation", len(part["validation"])),
             compute_metrics=compute,
             callbacks=callbacks,
-            class_weights=_class_weights(recipe, part["train"].labels, label_map),
-            label_smoothing=recipe.label_smoothing,
-            mixup_alpha=recipe.mixup_alpha,
-            multistep=recipe.lr_scheduler == "multistep",
+            class_weights=_class_weights(recipe_, part["train"].labels, label_map),
+            label_smoothing=recipe_.label_smoothing,
+            mixup_alpha=recipe_.mixup_alpha,
+            multistep=recipe_.lr_scheduler == "multistep",
         )
         if quiet:
             from transformers.trainer_callback import PrinterCallback
@@ -607,15 +631,23 @@ def train(
     from .evaluate import predict_proba, split_metrics, write_charts
     from .tasks.base import logit_offset, mean_ensemble
 
-    def served(trainer: Any, part: dict[str, Any]) -> Any:
+    def served(trainer: Any, part: dict[str, Any], recipe_: Any = recipe) -> Any:
         """The trained model as the run keeps it: with ``logit_adjustment``, its logits minus the log of
         the class weights it trained with."""
-        if not getattr(recipe, "logit_adjustment", False):
+        if not getattr(recipe_, "logit_adjustment", False):
             return trainer.model
-        return logit_offset(trainer.model, -np.log(_class_weights(recipe, part["train"].labels, label_map)))
+        return logit_offset(trainer.model, -np.log(_class_weights(recipe_, part["train"].labels, label_map)))
 
     probas: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-    if ensemble > 1:
+    if members:
+        trainers = []
+        for m, entry in enumerate(recipe.members):
+            say(f"training {p.model.name} ({task_spec.kind}), member {m + 1}/{len(members)} (seed {seed + 1000 * m}, "
+                f"recipe {json.dumps(entry, sort_keys=True) if entry else 'as the run'}) on {len(splits['train'])} "
+                f"examples, device {'cuda' if cuda else 'cpu'}")
+            trainers.append(fit(splits, seed + 1000 * m, partial / "checkpoints" / f"member-{m}", member=m))
+        model = mean_ensemble([served(t, splits, r) for t, r in zip(trainers, members)])
+    elif ensemble > 1:
         trainers = []
         for m in range(ensemble):
             say(f"training {p.model.name} ({task_spec.kind}), ensemble member {m + 1}/{ensemble} (seed {seed + 1000 * m}) "
@@ -685,6 +717,16 @@ def train(
     if hasattr(model, "save_config"):
         rebuild_base = model.save_config(partial / "model_config")
         in_run = (partial / str(rebuild_base)).exists()
+    member_info = []
+    for m, member_model in enumerate(model.members if members else []):
+        # each member rebuilds from its own base (its architecture) and preprocessing spec
+        member_base, member_in_run = resolved_base, False
+        if hasattr(member_model, "save_config"):
+            member_base = member_model.save_config(partial / "model_config" / f"member-{m}")
+            member_in_run = (partial / str(member_base)).exists()
+        member_info.append({"rebuild_base": member_base, "rebuild_base_in_run": member_in_run,
+                            "preprocess": member_specs[m],
+                            "logit_adjustment": bool(getattr(members[m], "logit_adjustment", False))})
     save_model(model, str(partial / "model.safetensors"))
     write_json(partial / "model.json", {
         "model": p.model.name,
@@ -701,6 +743,7 @@ def train(
         "export_atol": dict(p.model.export_atol),
         "bagging": bagging,
         "ensemble": ensemble,
+        "members": member_info,
         "logit_adjustment": bool(getattr(recipe, "logit_adjustment", False)),
     })
 

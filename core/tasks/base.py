@@ -24,6 +24,7 @@ __all__ = [
     "take_inputs",
     "count_inputs",
     "mean_ensemble",
+    "member_input",
     "logit_offset",
 ]
 
@@ -197,6 +198,26 @@ def mean_ensemble(members: list[Any]) -> Any:
             return torch.stack([member(*args, **kwargs) for member in self.members]).mean(0)
 
     return _like(MeanEnsemble, members[0])()
+
+
+def member_input(model: Any, run_spec: dict[str, Any], member_spec: dict[str, Any], *, member: int) -> Any:
+    """``model`` (a member of a heterogeneous ensemble, built for ``member_spec``) fed the run's input.
+
+    Members share the run's preprocessing; only an image member's ``image_size`` may differ, and such a
+    member gets the run's pixels resized to its own size in the model (bilinear), in training as in
+    serving. Any other difference is refused, naming the preprocessing keys. With ``model`` None it only
+    checks."""
+    differ = sorted(k for k in set(run_spec) | set(member_spec)
+                    if k != "image_size" and run_spec.get(k) != member_spec.get(k))
+    if differ:
+        raise ValueError(f"recipe field 'members' entry {member}: changes the preprocessing the members share "
+                         f"({', '.join(f'{k}: {member_spec.get(k)!r} vs {run_spec.get(k)!r}' for k in differ)}); "
+                         "set those fields for the whole run instead")
+    if model is None or run_spec.get("image_size") == member_spec.get("image_size"):
+        return model
+    from .image import resized_input
+
+    return resized_input(model, member_spec["image_size"])
 
 
 def logit_offset(model: Any, offset: Any) -> Any:

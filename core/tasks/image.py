@@ -22,7 +22,7 @@ import numpy as np
 from ..specs import LabelMap
 from .base import Preprocessor, resolve_base
 
-__all__ = ["ImagePreprocessor", "PREPROCESSOR", "build_model", "init_head", "flip_tta_logits", "DEFAULT_IMAGE_SIZE",
+__all__ = ["ImagePreprocessor", "PREPROCESSOR", "build_model", "init_head", "flip_tta_logits", "resized_input", "DEFAULT_IMAGE_SIZE",
            "WEIGHT_SUFFIXES"]
 
 DEFAULT_IMAGE_SIZE = 224
@@ -304,6 +304,30 @@ def flip_tta_logits(net: Any, pixel_values: Any, *, hflip: bool, training: bool)
     if hflip and not training:
         logits = (logits + net(pixel_values.flip(-1))) / 2
     return logits
+
+
+def resized_input(model: Any, size: Any) -> Any:
+    """``model`` taking ``pixel_values`` of any size, resized (bilinear) to ``size`` = [height, width] first:
+    an ensemble member whose recipe ``image_size`` differs from the run's (recipe ``members``)."""
+    import torch
+
+    from .base import _like
+
+    height, width = _size_pair(size)
+
+    class ResizedInput(torch.nn.Module):
+        """forward(pixel_values) -> logits of ``model`` on pixel_values resized to (height, width)."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.model = model
+
+        def forward(self, pixel_values):
+            resized = torch.nn.functional.interpolate(pixel_values, size=(height, width), mode="bilinear",
+                                                      align_corners=False)
+            return self.model(resized)
+
+    return _like(ResizedInput, model)()
 
 
 def build_model(*, label_map: LabelMap, recipe: Any, base: str | None, preprocess: dict, pretrained: bool = True):
