@@ -443,6 +443,16 @@ def train(
         pool = join_splits([splits["train"], splits["validation"]])
         folds = bagging_folds(pool.labels, bagging, seed)
     recipe_record = {"class": callable_ref(type(recipe)), "values": recipe.model_dump(mode="json"), "digest": recipe.digest()}
+    resolved_base = resolve_base(p.base) if p.base is not None else None
+    member_specs = []
+    if members:  # each member's own preprocessing, checked against the shared one before anything is written
+        run_pre = make_preprocessor(task_spec.kind, base=resolved_base, recipe=recipe, label_map=label_map)
+        run_pre.fit(splits["train"])
+        for m, member_recipe in enumerate(members):
+            member_pre = make_preprocessor(task_spec.kind, base=resolved_base, recipe=member_recipe, label_map=label_map)
+            member_pre.fit(splits["train"])
+            member_specs.append(member_pre.spec())
+            member_input(None, run_pre.spec(), member_specs[-1], member=m)
 
     if main:
         partial.mkdir(parents=True, exist_ok=True)
@@ -461,7 +471,6 @@ def train(
         label_map.save(partial / "label_map.json")
         write_json(partial / "recipe.json", recipe_record)
 
-    resolved_base = resolve_base(p.base) if p.base is not None else None
     info: dict[str, Any] = {
         "format": FORMAT_VERSION,
         "sector": p.sector.name,
@@ -517,12 +526,6 @@ def train(
     if hasattr(preprocessor, "rng"):
         preprocessor.rng = np.random.default_rng(seed)
     spec = preprocessor.spec()
-    member_specs = []
-    for m, member_recipe in enumerate(members):  # each member's own preprocessing, checked before any training
-        member_pre = make_preprocessor(task_spec.kind, base=resolved_base, recipe=member_recipe, label_map=label_map)
-        member_pre.fit(splits["train"])
-        member_specs.append(member_pre.spec())
-        member_input(None, spec, member_specs[-1], member=m)
     builder = resolve_callable(p.model.builder)
     cuda = torch.cuda.is_available()
     if any(r.mixed_precision == "fp16" for r in [recipe, *members]) and not cuda:
