@@ -112,6 +112,25 @@ def test_recipe_digest_changes_with_values():
     assert TextRecipe().digest() != TextRecipe(max_length=64).digest()
 
 
+def test_recipe_members_are_validated_recipes_and_leave_other_digests_alone():
+    """recipe members: each entry is a valid update of the run's recipe (errors name the entry and the
+    field); member_recipes() applies them; a recipe without members keeps the digest it had before the
+    field existed."""
+    assert Recipe().digest() == "a1275c022f888bd7"  # Recipe() before `members` was added (twelfth session)
+    both = Recipe(learning_rate=1e-3).with_sets(["members=[{}, {learning_rate: 0.01, epochs: 5}]"])
+    assert [(r.learning_rate, r.epochs, r.members) for r in both.member_recipes()] == [(1e-3, 3, []), (0.01, 5, [])]
+    assert both.digest() != Recipe(learning_rate=1e-3).digest() and Recipe().member_recipes() == []
+    for sets, message in [
+        (["members=[{}]"], "'members' lists 1 entry; an ensemble needs at least 2"),
+        (["members=[{}, {foo: 1}]"], "'members' entry 1: foo: Extra inputs are not permitted"),
+        (["members=[{}, {learning_rate: -1}]"], "'members' entry 1: learning_rate: Input should be greater than 0 .got -1"),
+        (["members=[{bagging: 2}, {}]"], "'members' entry 0: bagging applies to the whole run"),
+        (["members=[{}, {}]", "ensemble=2"], "'members' is an ensemble of its own"),
+    ]:
+        with pytest.raises(ValueError, match=message):
+            Recipe().with_sets(sets)
+
+
 def _task(**kw):
     base = dict(name="t", kind="text", label_map=LabelMap.from_names(["a", "b"]), model="hf_text_classifier", recipe=TextRecipe)
     return SectorTask(**{**base, **kw})

@@ -436,6 +436,40 @@ def test_deep_ensemble_trains_members_from_distinct_seeds_and_serves_their_mean(
         Recipe(ensemble=2, bagging=3)
 
 
+def test_heterogeneous_members_train_their_own_recipes_and_serve_their_mean(shared_data, tmp_path):
+    """recipe members: member m trains with the run's recipe updated by entry m (here a wider network and
+    another learning rate) from seed s + 1000 m; the run serves the mean of their logits, rebuilds each
+    member from its own recipe, exports one graph; a member that would change the shared preprocessing
+    is refused before anything trains."""
+    import torch
+
+    from bigmodel.core.export import export_onnx
+
+    lending = _lending()
+    data = shared_data / "german_credit" / "german.data"
+    out = lending.train_lending(data, tmp_path / "mem", ["max_steps=4", "batch_size=64", "learning_rate=0.01",
+                                                         "members=[{}, {hidden_size: 48, learning_rate: 0.05}]"], seed=3)
+    run = Run.load(out)
+    assert run.info["members"] == [{}, {"hidden_size": 48, "learning_rate": 0.05}]
+    assert [m["rebuild_base"] for m in run.model_info()["members"]] == [None, None]
+    assert len(json.loads((out / "training_curve.json").read_text())["members"]) == 2
+    assert "heterogeneous ensemble: 2 members trained on the same examples from seeds 3, 1003" in (out / "README.md").read_text()
+    model = run.build_model()
+    assert type(model).__name__ == "MeanEnsemble"
+    assert [m.mlp[0].out_features for m in model.members] == [16, 48]  # each member's own hidden_size
+    pre, (inputs, _) = run.preprocessor(), run.heldout()
+    x = {k: torch.from_numpy(v) for k, v in pre(inputs).items()}
+    with torch.no_grad():
+        mean_logits = torch.stack([m(**x) for m in model.members]).mean(0)
+    np.testing.assert_allclose(run.predictions("test")[1], torch.softmax(mean_logits, -1).numpy(), atol=1e-6)
+    assert export_onnx(run, echo=lambda s: None).is_file()
+    with pytest.raises(ValueError, match="'members' entry 1: changes the preprocessing the members share .*numeric"):
+        lending.train_lending(data, tmp_path / "mem2", ["max_steps=1", "members=[{}, {numeric_transform: quantile}]"])
+    assert not (tmp_path / "mem2").exists() and not partial_path(tmp_path / "mem2").exists()
+    with pytest.raises(RunError, match="recipe members = 2 cannot resume"):
+        lending.train_lending(data, tmp_path / "mem3", ["members=[{}, {}]"], resume=True)
+
+
 def test_bagged_text_run_exports_one_graph_that_serves_the_mean(banking, tmp_path):
     """recipe bagging=2 on a transformer text task: two MiniLM members in one ONNX graph (dynamic batch
     and sequence axes) whose probabilities are the run's stored test predictions."""

@@ -181,9 +181,12 @@ def test_value_factors_are_measured_from_the_run(run_dir):
     assert cached["pixel_logreg"]["n_train"] == 64 and cached["pixel_logreg"]["n_test"] == 40
 
 
-def test_full_screening_trains_resnet18_from_scratch_and_exports(breast_npz, tmp_path):
-    """The ``full`` preset's from-scratch ResNet-18 (28) (shortened): recorded as such, rebuilt with its
-    stride-1 stem and exported."""
+def test_full_screening_trains_both_members_and_exports_one_graph(breast_npz, tmp_path):
+    """The ``full`` preset (shortened): a heterogeneous ensemble of the from-scratch ResNet-18 (28) with its
+    stride-1 stem and the ImageNet EfficientNet-Lite0 fed the 28 px input resized to 128 px in the model;
+    rebuilt member by member, the stored predictions reproduce, and the ONNX graph passes its gate."""
+    import torch
+
     from bigmodel.core.evaluate import predict_proba
     from bigmodel.core.runs import Run
 
@@ -194,10 +197,35 @@ def test_full_screening_trains_resnet18_from_scratch_and_exports(breast_npz, tmp
              *[a for s in sets for a in ("--set", s)], "--out", str(out), "--quiet")
         _cli("export", "--onnx", str(out))
     run = Run.load(out)
-    assert run.info["pretrained"] is False and run.recipe["architecture"] == "resnet18"
-    assert run.recipe["small_stem"] and run.build_model().backbone.conv1.stride == (1, 1)
-    assert "random initialisation of `resnet18`" in (out / "README.md").read_text()
+    assert run.info["pretrained"] is True and run.recipe["architecture"] == "resnet18" and run.recipe["image_size"] == 28
+    assert [e.get("architecture") for e in run.recipe["members"]] == [None, "tf_efficientnet_lite0"]
+    scratch, finetune = run.build_model().members
+    assert scratch.backbone.conv1.stride == (1, 1) and scratch.architecture == "resnet18"
+    assert type(finetune).__name__ == "ResizedInput" and finetune.model.architecture == "tf_efficientnet_lite0"
+    seen = []
+    hook = finetune.model.register_forward_pre_hook(lambda module, args: seen.append(tuple(args[0].shape[-2:])))
+    with torch.no_grad():
+        finetune(torch.zeros(1, 3, 28, 28))
+    hook.remove()
+    assert seen == [(128, 128)]
+    assert "heterogeneous ensemble: 2 members" in (out / "README.md").read_text()
     inputs, _ = run.heldout()
     _, stored = run.predictions("test")
     np.testing.assert_allclose(predict_proba(run.build_model(), run.preprocessor(), inputs), stored, atol=1e-5)
     assert json.loads((out / "export" / "export_report.json").read_text())["label_disagreements"] == 0
+
+
+def test_a_member_may_not_change_the_shared_preprocessing(breast_npz, tmp_path):
+    """Members share the run's input: only image_size may differ; another normalisation is refused by
+    name before anything is written."""
+    from click.testing import CliRunner
+
+    from bigmodel.cli import cli
+
+    out = tmp_path / "bad"
+    result = CliRunner().invoke(cli, ["train", "medical", "--task", "breast_screening", "--data", str(breast_npz),
+                                      "--preset", "scratch", "--set", "members=[{}, {mean: [0.4, 0.4, 0.4]}]",
+                                      "--set", "max_steps=1", "--out", str(out), "--quiet"])
+    assert result.exit_code != 0
+    assert "'members' entry 1: changes the preprocessing the members share (mean: [0.4, 0.4, 0.4] vs [0.5" in result.output
+    assert not out.exists() and not out.with_name("bad.partial").exists()

@@ -50,10 +50,15 @@ def test_presets_resolve_and_demo_is_small():
     # the measured grading preset: balanced class weights undone after training, 5 bagged members
     assert grading.class_weights == "balanced" and grading.logit_adjustment and grading.bagging == 5
     assert grading.tta_hflip and not full.logit_adjustment and full.bagging == 1
-    # screening's full preset: the MedMNIST baseline's design, ResNet-18 (28) from scratch, stride-1 stem
-    assert (full.architecture, full.pretrained, full.image_size, full.small_stem) == ("resnet18", False, 28, True)
+    # screening's scratch preset: the MedMNIST baseline's design, ResNet-18 (28) from scratch, stride-1 stem
+    scratch = task.resolve_recipe("scratch")
+    assert (scratch.architecture, scratch.pretrained, scratch.image_size, scratch.small_stem) == ("resnet18", False, 28, True)
     finetune = task.resolve_recipe("finetune")  # the EfficientNet-Lite0 fine-tune it replaced
     assert finetune.pretrained and finetune.architecture == "tf_efficientnet_lite0" and finetune.image_size == 64
+    # full: those two as members, the scratch network and the fine-tune at 128 px (measured: docs/benchmarks.md)
+    first, second = full.member_recipes()
+    assert first.model_dump() == {**scratch.model_dump(), "members": []}
+    assert second.model_dump() == {**finetune.with_sets(["image_size=128"]).model_dump(), "members": []}
     with pytest.raises(ValueError, match="recipe field 'target_sensitivity'"):
         demo.with_sets(["target_sensitivity=1.5"])
 
