@@ -1,7 +1,8 @@
 """Medical sector benchmark: the sector's presets vs the MedMNIST v2 ResNet-18 (28) baselines.
 
-Screening's ``full`` is a ResNet-18 (28) trained from scratch, grading's a bagged EfficientNet-Lite0
-fine-tune (sectors/medical/README.md).
+Screening's ``full`` is an ensemble of a ResNet-18 (28) trained from scratch and an EfficientNet-Lite0
+fine-tune at 128 px (``scratch`` is the ResNet alone), grading's a bagged EfficientNet-Lite0 fine-tune
+(sectors/medical/README.md).
 
 For each dataset and seed: ``bigmodel train medical`` with a preset (default ``full``), test metrics from the
 run (PyTorch), ``export --onnx`` (fp32, validation gate), then the exported model's metrics on the whole
