@@ -334,10 +334,9 @@ class Run:
                     member_base = str(self.path / member_base)
                 model = builder(label_map=self.label_map, recipe=SimpleNamespace(**{**self.recipe, **entry}),
                                 base=member_base, preprocess=member["preprocess"], pretrained=False)
-                model = member_input(model, preprocess, member["preprocess"], member=m)
                 if member.get("logit_adjustment"):
                     model = logit_offset(model, np.zeros(len(self.label_map)))
-                members.append(model)
+                members.append(member_input(model, preprocess, member["preprocess"], member=m))
         else:
             members = [builder(label_map=self.label_map, recipe=self.recipe_values(), base=base,
                                preprocess=preprocess, pretrained=False) for _ in range(_members(spec))]

@@ -14,7 +14,8 @@ train on it), so the decision and calibration are fitted on data no scorer saw.
 Deep ensemble (recipe ``ensemble = k > 1``): k members train on the same split from seeds ``seed + 1000 m``,
 each with its own checkpoint choice on validation; the model averages their logits as a bagged run's does.
 A heterogeneous ensemble (recipe ``members``, one recipe per member) trains the same way, each member with
-its own recipe and model on the run's shared input (:func:`bigmodel.core.tasks.base.member_input`).
+its own recipe, model and preprocessing, and serves from the run's input
+(:func:`bigmodel.core.tasks.base.member_input`).
 """
 
 from __future__ import annotations
@@ -444,13 +445,14 @@ def train(
         folds = bagging_folds(pool.labels, bagging, seed)
     recipe_record = {"class": callable_ref(type(recipe)), "values": recipe.model_dump(mode="json"), "digest": recipe.digest()}
     resolved_base = resolve_base(p.base) if p.base is not None else None
-    member_specs = []
+    member_pres, member_specs = [], []
     if members:  # each member's own preprocessing, checked against the shared one before anything is written
         run_pre = make_preprocessor(task_spec.kind, base=resolved_base, recipe=recipe, label_map=label_map)
         run_pre.fit(splits["train"])
         for m, member_recipe in enumerate(members):
             member_pre = make_preprocessor(task_spec.kind, base=resolved_base, recipe=member_recipe, label_map=label_map)
             member_pre.fit(splits["train"])
+            member_pres.append(member_pre)
             member_specs.append(member_pre.spec())
             member_input(None, run_pre.spec(), member_specs[-1], member=m)
 
@@ -523,8 +525,9 @@ def train(
         preprocessor.fit(splits["train"] if pool is None else pool)
         if main:
             preprocessor.save(pre_dir)
-    if hasattr(preprocessor, "rng"):
-        preprocessor.rng = np.random.default_rng(seed)
+    for m, pre in [(0, preprocessor), *enumerate(member_pres)]:
+        if hasattr(pre, "rng"):  # member m's augmentation from seed + 1000 m, as its weights
+            pre.rng = np.random.default_rng(seed + 1000 * m)
     spec = preprocessor.spec()
     builder = resolve_callable(p.model.builder)
     cuda = torch.cuda.is_available()
@@ -563,7 +566,6 @@ def train(
             else:
                 model = builder(label_map=label_map, recipe=recipe_, base=resolved_base, preprocess=member_specs[member],
                                 pretrained=bool(getattr(recipe_, "pretrained", True)))
-                model = member_input(model, spec, member_specs[member], member=member)
         finally:
             transformers.logging.set_verbosity(verbosity)
             if bars:
@@ -614,7 +616,8 @@ def train(
         trainer = ClassifierTrainer(
             model=model,
             args=args,
-            data_collator=Collator(preprocessor, part),
+            # a member of a heterogeneous ensemble trains and chooses its checkpoint on its own preprocessing
+            data_collator=Collator(preprocessor if member is None else member_pres[member], part),
             train_dataset=Examples("train", len(part["train"])),
             eval_dataset=Examples("validation", len(part["validation"])),
             compute_metrics=compute,
@@ -649,7 +652,8 @@ def train(
                 f"recipe {json.dumps(entry, sort_keys=True) if entry else 'as the run'}) on {len(splits['train'])} "
                 f"examples, device {'cuda' if cuda else 'cpu'}")
             trainers.append(fit(splits, seed + 1000 * m, partial / "checkpoints" / f"member-{m}", member=m))
-        model = mean_ensemble([served(t, splits, r) for t, r in zip(trainers, members)])
+        model = mean_ensemble([member_input(served(t, splits, r), spec, member_specs[m], member=m)
+                               for m, (t, r) in enumerate(zip(trainers, members))])
     elif ensemble > 1:
         trainers = []
         for m in range(ensemble):

@@ -29,6 +29,7 @@ __all__ = [
 ]
 
 PREPROCESS_FILE = "preprocess.json"
+_MEMBER_MAY_DIFFER = frozenset({"image_size", "augment"})  # preprocessing keys a member may set for itself
 _KIND_MODULES = {
     "text": "bigmodel.core.tasks.text",
     "image": "bigmodel.core.tasks.image",
@@ -201,14 +202,15 @@ def mean_ensemble(members: list[Any]) -> Any:
 
 
 def member_input(model: Any, run_spec: dict[str, Any], member_spec: dict[str, Any], *, member: int) -> Any:
-    """``model`` (a member of a heterogeneous ensemble, built for ``member_spec``) fed the run's input.
+    """``model`` (a trained member of a heterogeneous ensemble, built for ``member_spec``) fed the run's input.
 
-    Members share the run's preprocessing; only an image member's ``image_size`` may differ, and such a
-    member gets the run's pixels resized to its own size in the model (bilinear), in training as in
-    serving. Any other difference is refused, naming the preprocessing keys. With ``model`` None it only
-    checks."""
+    Each member trains on its own preprocessing; the run serves them all from its own. So a member may
+    differ from the run only in training-time augmentation and, for images, in ``image_size``: such a member
+    gets the run's pixels resized to its own size in the model (bilinear; for images no larger than the
+    run's size the pixels it trained on, up to rounding). Any other difference is refused, naming the
+    preprocessing keys. With ``model`` None it only checks."""
     differ = sorted(k for k in set(run_spec) | set(member_spec)
-                    if k != "image_size" and run_spec.get(k) != member_spec.get(k))
+                    if k not in _MEMBER_MAY_DIFFER and run_spec.get(k) != member_spec.get(k))
     if differ:
         raise ValueError(f"recipe field 'members' entry {member}: changes the preprocessing the members share "
                          f"({', '.join(f'{k}: {member_spec.get(k)!r} vs {run_spec.get(k)!r}' for k in differ)}); "
