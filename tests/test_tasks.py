@@ -252,3 +252,26 @@ def test_tabular_mlp_logits():
     assert model(**batch).shape == (6, 3)
     with pytest.raises(ValueError, match="takes no base model"):
         build_mlp(label_map=LM3, recipe=NS(), base="x", preprocess=pre.spec())
+
+
+def test_member_input_serves_a_member_from_the_run_input_and_refuses_other_preprocessing():
+    """A heterogeneous ensemble's member may differ from the run only in augmentation and image size: the
+    latter is resized in the model to what the member trained on (PIL's bilinear resize, up to rounding)."""
+    import torch
+
+    from bigmodel.core.tasks.base import member_input
+    from bigmodel.core.tasks.image import ImagePreprocessor
+
+    kw = dict(channels=3, mean=[0.5] * 3, std=[0.5] * 3)
+    small, large = ImagePreprocessor(image_size=(28, 28), **kw), ImagePreprocessor(image_size=(64, 64), **kw)
+    net = torch.nn.Flatten()
+    augmented = ImagePreprocessor(image_size=(28, 28), augment={"rotation": 20.0}, **kw)
+    assert member_input(net, small.spec(), augmented.spec(), member=1) is net
+    served = member_input(net, small.spec(), large.spec(), member=1)
+    images = [np.random.default_rng(0).integers(0, 256, (28, 28), dtype=np.uint8) for _ in range(3)]
+    with torch.no_grad():
+        got = served(torch.from_numpy(small(images)["pixel_values"])).numpy()
+    np.testing.assert_allclose(got, large(images)["pixel_values"].reshape(3, -1), atol=1e-6)
+    other = ImagePreprocessor(image_size=(28, 28), channels=3, mean=[0.4] * 3, std=[0.5] * 3)
+    with pytest.raises(ValueError, match=r"'members' entry 2: changes the preprocessing the members share \(mean: "):
+        member_input(net, small.spec(), other.spec(), member=2)

@@ -181,21 +181,33 @@ def test_value_factors_are_measured_from_the_run(run_dir):
     assert cached["pixel_logreg"]["n_train"] == 64 and cached["pixel_logreg"]["n_test"] == 40
 
 
-def test_full_screening_trains_both_members_and_exports_one_graph(breast_npz, tmp_path):
+def test_full_screening_trains_both_members_and_exports_one_graph(breast_npz, tmp_path, monkeypatch):
     """The ``full`` preset (shortened): a heterogeneous ensemble of the from-scratch ResNet-18 (28) with its
-    stride-1 stem and the ImageNet EfficientNet-Lite0 fed the 28 px input resized to 128 px in the model;
-    rebuilt member by member, the stored predictions reproduce, and the ONNX graph passes its gate."""
+    stride-1 stem and the ImageNet EfficientNet-Lite0, which trains on its own 128 px preprocessing and is
+    served the run's 28 px input resized to 128 px in the model; rebuilt member by member, the stored
+    predictions reproduce, and the ONNX graph passes its gate."""
     import torch
 
     from bigmodel.core.evaluate import predict_proba
     from bigmodel.core.runs import Run
+    from bigmodel.core.tasks.image import ImagePreprocessor
 
+    trained_on = set()
+    call = ImagePreprocessor.__call__
+
+    def spy(self, inputs, *, train=False):
+        if train:
+            trained_on.add(self.image_size)
+        return call(self, inputs, train=train)
+
+    monkeypatch.setattr(ImagePreprocessor, "__call__", spy)
     out = tmp_path / "full"
     with _fresh_single_thread():
         sets = ["train_subset=32", "eval_subset=16", "max_steps=2", "batch_size=16"]
         _cli("train", "medical", "--task", "breast_screening", "--data", str(breast_npz), "--preset", "full",
              *[a for s in sets for a in ("--set", s)], "--out", str(out), "--quiet")
         _cli("export", "--onnx", str(out))
+    assert trained_on == {(28, 28), (128, 128)}  # each member's own preprocessing (and augmentation)
     run = Run.load(out)
     assert run.info["pretrained"] is True and run.recipe["architecture"] == "resnet18" and run.recipe["image_size"] == 28
     assert [e.get("architecture") for e in run.recipe["members"]] == [None, "tf_efficientnet_lite0"]
