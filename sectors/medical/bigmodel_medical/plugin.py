@@ -100,8 +100,9 @@ _SCRATCH_SCREENING = {
 # the EfficientNet-Lite0 fine-tune at 128 px (`finetune` with image_size 128, fourth session: validation
 # AUROC 0.944, below 64 px, so not the fine-tune preset), their logits averaged. The members make different
 # errors: over seeds 0-2, 216 of 234 validation images right and mean validation AUROC 0.980 (rule >= 211
-# and >= 0.953; the members alone 208 / 0.951 and 214 / 0.962). The fine-tune member takes the run's 28 px
-# input resized to 128 px inside the model. `scratch` keeps the single ResNet-18 (28).
+# and >= 0.953; the members alone 208 / 0.951 and 214 / 0.962). Each member trains on its own preprocessing;
+# served, the fine-tune member gets the run's 28 px input resized to 128 px inside the model (the same pixels
+# for 28 px images). Trained as one run: docs/benchmarks.md. `scratch` keeps the single ResNet-18 (28).
 _FULL_SCREENING = {
     **_SCRATCH_SCREENING,
     "members": [
