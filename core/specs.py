@@ -297,8 +297,9 @@ class Recipe(BaseModel):
                              "with this decay; training goes on from the raw weights (0: off)")
     members: list[dict[str, Any]] = Field(default_factory=list, description="two or more entries: a heterogeneous "
                                           "ensemble; member m trains with this recipe updated by entry m ({} = as is) "
-                                          "from seed seed + 1000 m, on the run's input (an image member of another "
-                                          "image_size resizes it), and the model averages their logits")
+                                          "from seed seed + 1000 m on its own preprocessing (only augmentation and "
+                                          "image_size may differ from the run's), is served from the run's input "
+                                          "(resized in the model to its image_size), and the model averages their logits")
     train_subset: int = Field(default=0, ge=0, description="use a stratified subset of this many training examples (0: all)")
     eval_subset: int = Field(default=0, ge=0, description="use a stratified subset of this many validation/test examples (0: all)")
 
