@@ -679,17 +679,17 @@ def train(
         trainers = [trainer]
     else:
         out_of_fold = np.zeros((len(pool), len(label_map)))
-        trainers, members = [], []
+        trainers, bagged = [], []
         for m, (train_idx, val_idx) in enumerate(folds):
             say(f"training {p.model.name} ({task_spec.kind}), bagging member {m + 1}/{bagging}: {len(train_idx)} "
                 f"examples, early stopping on {len(val_idx)}, device {'cuda' if cuda else 'cpu'}")
             part = {"train": pool.take(train_idx), "validation": pool.take(val_idx)}
             trainer = fit(part, seed + m, partial / "checkpoints" / f"member-{m}")
-            members.append(served(trainer, part))
-            out_of_fold[val_idx] = predict_proba(members[-1], preprocessor, part["validation"].inputs,
+            bagged.append(served(trainer, part))
+            out_of_fold[val_idx] = predict_proba(bagged[-1], preprocessor, part["validation"].inputs,
                                                  batch_size=recipe.eval_batch_size, device=str(trainer.args.device))
             trainers.append(trainer)
-        model = mean_ensemble(members)
+        model = mean_ensemble(bagged)
         splits["validation"] = pool  # scored out of fold
         probas["validation"] = (pool.labels, out_of_fold)
         save_predictions(partial, "validation", pool.labels, out_of_fold)
