@@ -321,27 +321,26 @@ class Run:
         from .tasks.base import logit_offset, mean_ensemble, member_input
 
         spec = self.model_info()
-        base = spec.get("rebuild_base")
-        if base is not None and spec.get("rebuild_base_in_run"):
-            base = str(self.path / base)
         builder = resolve_callable(spec["builder"])
         preprocess = read_json(self.path / "preprocess" / "preprocess.json")
-        if spec.get("members"):  # a heterogeneous ensemble: each member from its own recipe, base and input
-            members = []
-            for m, (entry, member) in enumerate(zip(self.recipe["members"], spec["members"])):
-                member_base = member["rebuild_base"]
-                if member_base is not None and member.get("rebuild_base_in_run"):
-                    member_base = str(self.path / member_base)
-                model = builder(label_map=self.label_map, recipe=SimpleNamespace(**{**self.recipe, **entry}),
-                                base=member_base, preprocess=member["preprocess"], pretrained=False)
-                if member.get("logit_adjustment"):
-                    model = logit_offset(model, np.zeros(len(self.label_map)))
-                members.append(member_input(model, preprocess, member["preprocess"], member=m))
+
+        def base_of(info: dict) -> str | None:
+            base = info.get("rebuild_base")
+            return str(self.path / base) if base is not None and info.get("rebuild_base_in_run") else base
+
+        # (recipe, base, preprocessing, logit adjustment) per member: a heterogeneous ensemble's each its own
+        if spec.get("members"):
+            plans = [(SimpleNamespace(**{**self.recipe, **entry}), base_of(member), member["preprocess"],
+                      member.get("logit_adjustment")) for entry, member in zip(self.recipe["members"], spec["members"])]
         else:
-            members = [builder(label_map=self.label_map, recipe=self.recipe_values(), base=base,
-                               preprocess=preprocess, pretrained=False) for _ in range(_members(spec))]
-            if spec.get("logit_adjustment"):
-                members = [logit_offset(member, np.zeros(len(self.label_map))) for member in members]
+            plans = [(self.recipe_values(), base_of(spec), preprocess, spec.get("logit_adjustment"))] * _members(spec)
+        members = []
+        for m, (recipe, base, member_preprocess, adjusted) in enumerate(plans):
+            member = builder(label_map=self.label_map, recipe=recipe, base=base, preprocess=member_preprocess,
+                             pretrained=False)
+            if adjusted:
+                member = logit_offset(member, np.zeros(len(self.label_map)))
+            members.append(member_input(member, preprocess, member_preprocess, member=m))
         model = members[0] if len(members) == 1 else mean_ensemble(members)
         try:
             load_model(model, str(self.path / "model.safetensors"), strict=True)

@@ -445,16 +445,16 @@ def train(
         folds = bagging_folds(pool.labels, bagging, seed)
     recipe_record = {"class": callable_ref(type(recipe)), "values": recipe.model_dump(mode="json"), "digest": recipe.digest()}
     resolved_base = resolve_base(p.base) if p.base is not None else None
-    member_pres, member_specs = [], []
+    preprocessor, member_pres, member_specs = None, [], []
     if members:  # each member's own preprocessing, checked against the shared one before anything is written
-        run_pre = make_preprocessor(task_spec.kind, base=resolved_base, recipe=recipe, label_map=label_map)
-        run_pre.fit(splits["train"])
+        preprocessor = make_preprocessor(task_spec.kind, base=resolved_base, recipe=recipe, label_map=label_map)
+        preprocessor.fit(splits["train"])  # (members take no bagging pool and no --resume)
         for m, member_recipe in enumerate(members):
             member_pre = make_preprocessor(task_spec.kind, base=resolved_base, recipe=member_recipe, label_map=label_map)
             member_pre.fit(splits["train"])
             member_pres.append(member_pre)
             member_specs.append(member_pre.spec())
-            member_input(None, run_pre.spec(), member_specs[-1], member=m)
+            member_input(None, preprocessor.spec(), member_specs[-1], member=m)
 
     if main:
         partial.mkdir(parents=True, exist_ok=True)
@@ -521,8 +521,9 @@ def train(
     if resume and (pre_dir / "preprocess.json").is_file():
         preprocessor = load_preprocessor(pre_dir)
     else:
-        preprocessor = make_preprocessor(task_spec.kind, base=resolved_base, recipe=recipe, label_map=label_map)
-        preprocessor.fit(splits["train"] if pool is None else pool)
+        if preprocessor is None:
+            preprocessor = make_preprocessor(task_spec.kind, base=resolved_base, recipe=recipe, label_map=label_map)
+            preprocessor.fit(splits["train"] if pool is None else pool)
         if main:
             preprocessor.save(pre_dir)
     for m, pre in [(0, preprocessor), *enumerate(member_pres)]:
@@ -560,12 +561,9 @@ def train(
             transformers.utils.logging.disable_progress_bar()  # "Loading weights" bars
         try:
             set_seed(member_seed)
-            if member is None:
-                model = builder(label_map=label_map, recipe=recipe, base=resolved_base, preprocess=spec,
-                                pretrained=info["pretrained"])
-            else:
-                model = builder(label_map=label_map, recipe=recipe_, base=resolved_base, preprocess=member_specs[member],
-                                pretrained=bool(getattr(recipe_, "pretrained", True)))
+            model = builder(label_map=label_map, recipe=recipe_, base=resolved_base,
+                            preprocess=spec if member is None else member_specs[member],
+                            pretrained=bool(getattr(recipe_, "pretrained", True)))
         finally:
             transformers.logging.set_verbosity(verbosity)
             if bars:
@@ -720,17 +718,19 @@ def train(
     from safetensors.torch import save_model
 
     model.to("cpu")
-    rebuild_base, in_run = resolved_base, False
-    if hasattr(model, "save_config"):
-        rebuild_base = model.save_config(partial / "model_config")
-        in_run = (partial / str(rebuild_base)).exists()
+
+    def rebuild_from(module: Any, directory: Path) -> tuple[Any, bool]:
+        """``(base to rebuild module from with pretrained=False, whether that base is a path in the run)``."""
+        if not hasattr(module, "save_config"):
+            return resolved_base, False
+        rebuilt = module.save_config(directory)
+        return rebuilt, (partial / str(rebuilt)).exists()
+
+    rebuild_base, in_run = rebuild_from(model, partial / "model_config")
     member_info = []
     for m, member_model in enumerate(model.members if members else []):
         # each member rebuilds from its own base (its architecture) and preprocessing spec
-        member_base, member_in_run = resolved_base, False
-        if hasattr(member_model, "save_config"):
-            member_base = member_model.save_config(partial / "model_config" / f"member-{m}")
-            member_in_run = (partial / str(member_base)).exists()
+        member_base, member_in_run = rebuild_from(member_model, partial / "model_config" / f"member-{m}")
         member_info.append({"rebuild_base": member_base, "rebuild_base_in_run": member_in_run,
                             "preprocess": member_specs[m],
                             "logit_adjustment": bool(getattr(members[m], "logit_adjustment", False))})
